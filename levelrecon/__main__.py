@@ -1,0 +1,3 @@
+from levelrecon.cli.main import main
+
+main()

@@ -1,0 +1,96 @@
+"""`levelrecon eval`: Chamfer / Hausdorff / F-score of a reconstruction against a reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from levelrecon.cli import console
+from levelrecon.cli.options import force_option, write_json
+from levelrecon.errors import InputError
+
+CONVENTION = ("Chamfer-L1 = ½(mean recon→ref + mean ref→recon) of nearest-neighbour distances "
+              "(ONet/IGR convention); Chamfer-L2 the same with squared distances; "
+              "Hausdorff = max of both directed maxima.")
+
+
+def _parse_tau(value: str | None) -> tuple[float | None, float]:
+    """'0.002' is absolute; '1%' is a percentage of the reference's bounding-box diagonal."""
+    if value is None:
+        return None, 0.01
+    try:
+        if value.endswith("%"):
+            frac = float(value[:-1]) / 100
+            if frac <= 0:
+                raise ValueError
+            return None, frac
+        tau = float(value)
+        if tau <= 0:
+            raise ValueError
+        return tau, 0.01
+    except ValueError:
+        raise InputError(f"--fscore expects a positive distance or a percentage like 1%, got {value!r}") from None
+
+
+@click.command(epilog="""\b
+Examples:
+  levelrecon eval --chamfer                        # latest run's mesh vs its input cloud
+  levelrecon eval mesh.ply --gt bunny.off --chamfer --hausdorff --fscore 1%
+  levelrecon eval runs/bunny_sal_1 --gt gt.obj --samples 100000 --json metrics.json
+""")
+@click.argument("target", required=False, type=click.Path(path_type=Path))
+@click.option("--gt", type=click.Path(path_type=Path),
+              help="Reference mesh (sampled) or cloud (used as is) [default: the run's input cloud].")
+@click.option("--chamfer", is_flag=True, help="Chamfer-L1 and -L2.")
+@click.option("--hausdorff", is_flag=True, help="Hausdorff and directed distances.")
+@click.option("--fscore", "fscore", metavar="TAU", is_flag=False, flag_value="1%",
+              help="F-score at TAU: a distance, or a percentage of the reference diagonal (1%).")
+@click.option("--samples", type=click.IntRange(100), default=30000, show_default=True,
+              help="Area-uniform samples per mesh.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the surface sampling.")
+@click.option("--json", "json_out", metavar="FILE", help="Write all metrics as JSON ('-' for stdout).")
+@force_option
+def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: bool, fscore: str | None,
+             samples: int, seed: int, json_out: str | None, force: bool) -> None:
+    """Measure the mesh TARGET (a mesh file or run directory; default: the latest run's mesh).
+
+    Without --gt the reference is the run's input cloud, and the one-sided input→mesh distance is the
+    figure that says how well the surface explains the data. Values are in the input's units and
+    divided by the reference's bounding-box diagonal. Without metric flags, all are printed.
+    """
+    from levelrecon.recon.evaluation import evaluate as run_eval
+
+    tau, frac = _parse_tau(fscore)
+    if json_out and json_out != "-":
+        from levelrecon.recon.io import check_output
+
+        check_output(Path(json_out), force)
+    result = run_eval(target, gt, samples, seed, tau, frac)
+    show_all = not (chamfer or hausdorff or fscore)
+    rows: list[tuple[str, str]] = []
+    if chamfer or show_all:
+        rows += [("Chamfer-L1", "chamfer_l1"), ("Chamfer-L2", "chamfer_l2")]
+    if hausdorff or show_all:
+        rows += [("Hausdorff", "hausdorff"), ("recon → ref (mean)", "recon_to_ref_mean"),
+                 ("ref → recon (mean)", "ref_to_recon_mean"), ("ref → recon (max)", "ref_to_recon_max")]
+    if fscore or show_all:
+        rows += [(f"F-score @ τ={result['tau']:.4g}", "fscore"), ("precision", "precision"), ("recall", "recall")]
+    if show_all and "normal_consistency" in result:
+        rows.append(("normal consistency", "normal_consistency"))
+    if json_out:
+        write_json(result, json_out, force)
+    if json_out == "-":
+        return
+    table = Table(title=f"{result['reconstruction']}  vs  {result['reference']}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("÷ diagonal", justify="right")
+    for label, key in rows:
+        rel = result.get(f"{key}_rel")
+        table.add_row(label, f"{result[key]:.6g}", f"{rel:.6g}" if rel is not None else "")
+    console.out.print(table)
+    console.out.print(f"reconstruction: {result['n_recon']:,} {result['recon_kind']}; reference: "
+                      f"{result['n_ref']:,} {result['ref_kind']}; diagonal {result['diagonal']:.6g}.")
+    console.out.print(CONVENTION)

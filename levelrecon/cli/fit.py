@@ -1,0 +1,108 @@
+"""`levelrecon fit`: train a level-set network (or run the Poisson baseline) on a cloud."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from levelrecon.cli import console
+from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
+from levelrecon.recon import runs
+from levelrecon.recon.methods import METHODS
+
+
+@click.command(epilog="""\b
+Examples:
+  levelrecon fit cloud.ply                       # SAL, CPU-sized defaults, runs/cloud_sal_1/
+  levelrecon fit scan.xyz --method poisson       # classical baseline into the same flow
+  levelrecon fit cloud.ply --preset paper --device cuda -o runs/paper
+  levelrecon fit bunny.obj --surface-samples 20000 --iters 3000 --seed 1
+  levelrecon fit cloud.ply --set sigma_global=0.5 --json -
+""")
+@click.argument("cloud", type=click.Path(path_type=Path))
+@click.option("--method", type=click.Choice(list(METHODS)), default="sal", show_default=True,
+              help="Reconstruction method.")
+@click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
+              help="Run directory [default: runs/<cloud>_<method>_<k>].")
+@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+              help="cpu: sized for 2 CPU cores; paper: the papers' network sizes (for GPUs).")
+@click.option("--iters", type=click.IntRange(1), help="Training steps.")
+@click.option("--batch", type=click.IntRange(2), help="Samples per step.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam learning rate.")
+@click.option("--width", type=click.IntRange(4), help="Hidden layer width.")
+@click.option("--depth", type=click.IntRange(1), help="Number of hidden layers.")
+@click.option("--seed", type=int, help="Random seed (runs on CPU are reproducible).")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Any other method option, e.g. sigma_global=0.5 or poisson_depth=9.")
+@click.option("--surface-samples", type=click.IntRange(10),
+              help="For a mesh input: fit N area-uniform surface samples instead of the vertices.")
+@device_option
+@force_option
+@quiet_option
+@click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
+def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int | None, batch: int | None,
+        lr: float | None, width: int | None, depth: int | None, seed: int | None, extra: tuple[str, ...],
+        surface_samples: int | None, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
+    """Train a level-set network on the point cloud CLOUD and write a run directory.
+
+    CLOUD is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file; normals are used when present.
+    The run directory gets model.pt (method, config, normalization, weights), train_log.csv, loss.png
+    and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
+    """
+    from levelrecon.recon.fit import fit_cloud
+    from levelrecon.recon.io import load_points
+
+    cloud_data = load_points(cloud)
+    if surface_samples:
+        cloud_data = _surface_samples(cloud, cloud_data, surface_samples, seed or 0)
+    overrides = {"iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
+                 **parse_set(extra)}
+    target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
+
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame) -> None:  # noqa: ANN001
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        console.warn("stopping after this step (Ctrl-C again to abort without saving)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        n_steps = overrides["iters"]
+        with console.ProgressReporter(f"fit {method}", n_steps or 1, quiet=quiet) as bar:
+            def on_step(step: int, total: int, logs: dict[str, float]) -> None:
+                bar(step, total, {"loss": logs["loss"]})
+
+            result = fit_cloud(cloud_data, cloud, method, target, preset=preset, overrides=overrides,
+                               device=device, force=force, on_step=on_step,
+                               should_stop=lambda: stop["requested"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = {"run_dir": str(result.run_dir), "method": result.method, "steps": result.steps,
+               "interrupted": result.interrupted, "seconds": round(result.seconds, 2),
+               "final_loss": result.final_loss, "n_points": len(cloud_data.points)}
+    if json_out:
+        write_json(summary, json_out, force)
+    if not quiet and json_out != "-":
+        state = "interrupted, checkpoint kept" if result.interrupted else "done"
+        loss = f", final loss {result.final_loss:.3e}" if result.final_loss is not None else ""
+        console.err.print(f"{method}: {state} in {result.seconds:.1f}s ({result.steps} steps{loss}) "
+                          f"-> {result.run_dir}")
+    if result.interrupted:
+        raise SystemExit(130)
+
+
+def _surface_samples(path: Path, cloud, n: int, seed: int):  # noqa: ANN001, ANN202
+    import trimesh
+
+    from levelrecon.errors import InputError
+    from levelrecon.recon.io import PointCloud
+    from levelrecon.recon.sampling import sample_surface
+
+    if not cloud.is_mesh:
+        raise InputError(f"{path}: --surface-samples needs a mesh input, this file has no faces")
+    pts, nrm = sample_surface(trimesh.Trimesh(cloud.points, cloud.faces, process=False), n, seed=seed)
+    return PointCloud(pts, None)

@@ -1,0 +1,60 @@
+"""`levelrecon mesh`: marching cubes on a trained field -> mesh file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from levelrecon.cli import console
+from levelrecon.cli.options import device_option, force_option, quiet_option
+
+
+@click.command(epilog="""\b
+Examples:
+  levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply
+  levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 256
+  levelrecon mesh model.pt -o out.stl --largest-component
+  levelrecon mesh --level 0.005 --force            # an offset surface, replacing mesh.ply
+""")
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Mesh file; format by extension: .ply .obj .off .stl .glb [default: RUN_DIR/mesh.ply].")
+@click.option("--resolution", type=click.IntRange(8, 2048), default=128, show_default=True,
+              help="Grid points per axis over [-bound, bound]^3 of the normalized cloud.")
+@click.option("--level", type=float, help="Iso-level [default: the method's, 0 for SDF methods].")
+@click.option("--bound", type=click.FloatRange(1.0, 4.0), default=1.1, show_default=True,
+              help="Half-size of the grid cube in normalized units (the cloud spans [-1, 1]).")
+@click.option("--largest-component", is_flag=True, help="Keep only the connected component with most faces.")
+@click.option("--chunk", type=click.IntRange(1024), default=65536, show_default=True,
+              help="Grid points evaluated at once (bounds memory).")
+@device_option
+@force_option
+@quiet_option
+def mesh(source: Path | None, output: Path | None, resolution: int, level: float | None, bound: float,
+         largest_component: bool, chunk: int, device: str, force: bool, quiet: bool) -> None:
+    """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
+
+    The mesh is written in the input cloud's original coordinates.
+    """
+    from levelrecon.recon import runs
+    from levelrecon.recon.extract import mesh_from_source
+    from levelrecon.recon.io import check_output, write_mesh
+
+    src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
+    run_dir = src if src.is_dir() else (src.parent if runs.is_run_dir(src.parent) else None)
+    if output is None:
+        output = run_dir / runs.MESH if run_dir is not None else src.with_name(src.stem + "_mesh.ply")
+    check_output(output, force)  # refuse an existing output before the slow part
+    with console.ProgressReporter("mesh: evaluating grid", resolution**3, quiet=quiet) as bar:
+        result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
+                                  progress=lambda done, total: bar(done, total))
+    write_mesh(result.mesh, output, force=True)
+    if run_dir is not None:
+        info = runs.read_run_info(run_dir)
+        runs.write_run_info(run_dir, {**info, "mesh": str(output.resolve())})
+    if not quiet:
+        m = result.mesh
+        level_txt = f" at level {result.level:g}" if result.level is not None else ""
+        console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}, "
+                          f"watertight={m.is_watertight} -> {output}")

@@ -1,0 +1,108 @@
+"""Generalized Newton projection onto a level set, and the sample network.
+
+One implementation serves both papers: "Controlling Neural Level Sets" projects seeds onto {F = c}
+(closed form for one output, Moore–Penrose pseudo-inverse of the l×3 Jacobian for l outputs), and
+OCSDF's negative sampling (Algorithm 1) takes the same step with a random per-sample step size, a fixed
+number of steps and a clip to the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Field = Callable[[torch.Tensor], torch.Tensor]
+GRAD_EPS = 1e-6
+
+
+def value_and_jacobian(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(x) as (n, l) and its input Jacobian (n, l, 3), both detached."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        f = field(x)
+        if f.dim() == 1:
+            f = f[:, None]
+        rows = [torch.autograd.grad(f[:, k].sum(), x, retain_graph=k < f.shape[1] - 1)[0]
+                for k in range(f.shape[1])]
+    return f.detach(), torch.stack(rows, dim=1).detach()
+
+
+def newton_direction(f: torch.Tensor, jac: torch.Tensor, level: torch.Tensor | float) -> torch.Tensor:
+    """The generalized Newton step -J⁺(F - c) for each point: (n, 3).
+
+    f : (n, l), jac : (n, l, 3), level : scalar, (n,) or (n, l).
+    """
+    level = torch.as_tensor(level, dtype=f.dtype, device=f.device)
+    if level.dim() == 1:
+        level = level[:, None]
+    r = f - level
+    if f.shape[1] == 1:
+        g = jac[:, 0, :]
+        return -r * g / (g * g).sum(dim=1, keepdim=True).clamp_min(GRAD_EPS)
+    # J⁺ = Jᵀ (J Jᵀ)⁻¹ for a full-row-rank J; a small ridge keeps near-singular rows finite.
+    jjt = jac @ jac.transpose(1, 2)
+    jjt = jjt + GRAD_EPS * torch.eye(f.shape[1], dtype=f.dtype, device=f.device)
+    return -(jac.transpose(1, 2) @ torch.linalg.solve(jjt, r[:, :, None]))[:, :, 0]
+
+
+def project_to_level(field: Field, x: torch.Tensor, level: torch.Tensor | float = 0.0, max_iter: int = 10,
+                     tol: float | None = 1e-5, step_scale: torch.Tensor | float = 1.0,
+                     bounds: tuple[float, float] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Move points toward {F = level} by generalized Newton steps.
+
+    Parameters
+    ----------
+    x : (n, 3) start points
+    max_iter : number of steps (OCSDF's T)
+    tol : stop a point once max |F - level| < tol; None takes all `max_iter` steps (OCSDF)
+    step_scale : scalar or (n,) factor on each step (OCSDF: η/T with η ~ U[0, 1])
+    bounds : clip to the box [lo, hi]³ after each step (OCSDF's Π_B)
+
+    Returns
+    -------
+    points (n, 3), reached levels F(points) (n, l), converged mask (n,) — all detached.
+    """
+    p = x.detach().clone()
+    scale = torch.as_tensor(step_scale, dtype=p.dtype, device=p.device)
+    if scale.dim() == 1:
+        scale = scale[:, None]
+    active = torch.ones(len(p), dtype=torch.bool, device=p.device)
+    level_t = torch.as_tensor(level, dtype=p.dtype, device=p.device)
+    f = None
+    for _ in range(max_iter):
+        f, jac = value_and_jacobian(field, p)
+        if tol is not None:
+            active = (f - _expand(level_t, f)).abs().amax(dim=1) >= tol
+            if not active.any():
+                break
+        step = newton_direction(f, jac, level_t) * scale
+        p = torch.where(active[:, None], p + step, p)
+        if bounds is not None:
+            p = p.clamp(bounds[0], bounds[1])
+    with torch.no_grad():
+        f = field(p)
+        f = f[:, None] if f.dim() == 1 else f
+    converged = (f - _expand(level_t, f)).abs().amax(dim=1) < (tol if tol is not None else float("inf"))
+    return p, f.detach(), converged
+
+
+def _expand(level: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return level[:, None] if level.dim() == 1 else level
+
+
+def sample_network(field: Field, p: torch.Tensor, level: torch.Tensor | float = 0.0,
+                   jac: torch.Tensor | None = None) -> torch.Tensor:
+    """p(θ) = p − J⁺(p; θ₀)(F(p; θ) − c) (paper 1, Eq. 9): equals p in value, carries dp/dθ.
+
+    p, c and J are detached; only F(p; θ) carries gradient, so the derivative with respect to θ is
+    −J⁺ ∂F/∂θ (Eq. 8). `level` is the level each point belongs to (scalar, (n,) or (n, l)).
+    """
+    p = p.detach()
+    if jac is None:
+        _, jac = value_and_jacobian(field, p)
+    f = field(p)
+    f = f[:, None] if f.dim() == 1 else f
+    level_t = torch.as_tensor(level, dtype=f.dtype, device=f.device).detach()
+    return p + newton_direction(f, jac.detach(), level_t)

@@ -1,0 +1,1 @@
+"""The point-cloud pipeline: I/O, normalization, sampling, training, meshing, metrics, runs."""

@@ -1,0 +1,84 @@
+"""One checkpoint file: method, config, normalization, weights and method extras.
+
+Saved as plain tensors and Python primitives so it loads with `torch.load(weights_only=True)`:
+opening a checkpoint never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from levelrecon.errors import InputError
+from levelrecon.recon.io import atomic_output
+from levelrecon.recon.methods import Method, get_method
+from levelrecon.recon.normalize import Normalization
+
+FORMAT = "levelrecon-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    method: str
+    config: dict[str, Any]
+    normalization: Normalization
+    state_dict: dict[str, torch.Tensor]
+    extra: dict[str, Any]
+    step: int
+
+    def build(self, device: str | torch.device = "cpu") -> tuple[Method, nn.Module]:
+        """The method object and its network with the trained weights, in eval mode."""
+        cls = get_method(self.method)
+        method = cls(cls.Config(**self.config))
+        method.extra = dict(self.extra)
+        model = method.build_model()
+        model.load_state_dict(self.state_dict)
+        return method, model.to(device).eval()
+
+
+def save_checkpoint(path: str | os.PathLike, method: Method, model: nn.Module, normalization: Normalization,
+                    step: int, force: bool = True) -> None:
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "method": _method_name(method),
+        "config": method.cfg.to_dict(),
+        "normalization": normalization.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(method.extra),
+        "step": int(step),
+    }
+    with atomic_output(path, force=force) as tmp:
+        torch.save(payload, tmp)
+
+
+def _method_name(method: Method) -> str:
+    from levelrecon.recon.methods import METHODS
+
+    for name, spec in METHODS.items():
+        if spec.cls == type(method).__name__ and spec.module == type(method).__module__:
+            return name
+    raise ValueError(f"method {type(method).__name__} is not registered")
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable levelrecon checkpoint ({str(exc).splitlines()[0][:120]})"
+                         ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{path}: not a levelrecon checkpoint")
+    if data.get("version", 0) > VERSION:
+        raise InputError(f"{path}: checkpoint version {data['version']} is newer than this levelrecon")
+    return Checkpoint(data["method"], dict(data["config"]), Normalization.from_dict(data["normalization"]),
+                      data["state_dict"], dict(data.get("extra", {})), int(data.get("step", 0)))

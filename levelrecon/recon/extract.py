@@ -1,0 +1,53 @@
+"""Turn a run (or a bare checkpoint) into a mesh in the input's original coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import trimesh
+
+from levelrecon.errors import InputError
+from levelrecon.recon import runs
+from levelrecon.recon.checkpoint import load_checkpoint
+from levelrecon.recon.fit import resolve_device
+from levelrecon.recon.io import load_mesh
+from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
+
+
+@dataclass
+class Extracted:
+    mesh: trimesh.Trimesh
+    method: str
+    level: float | None
+    resolution: int | None
+
+
+def mesh_from_source(source: Path, resolution: int = 128, level: float | None = None, bound: float = 1.1,
+                     keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
+                     progress: ProgressFn | None = None) -> Extracted:
+    """Mesh of a run directory or checkpoint file.
+
+    Neural runs: grid evaluation in normalized coordinates over [-bound, bound]³, marching cubes at
+    `level` (default: the method's level stored in the checkpoint, 0 for SDF methods).
+    Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
+    """
+    if source.is_file() and source.suffix == ".pt":
+        ckpt_path = source
+    else:
+        info = runs.read_run_info(source)
+        if (source / runs.SURFACE).is_file():
+            mesh = load_mesh(source / runs.SURFACE)
+            return Extracted(largest_component(mesh) if keep_largest else mesh, info["method"], None, None)
+        ckpt_path = source / runs.CHECKPOINT
+        if not ckpt_path.is_file():
+            raise InputError(f"{source}: run has no checkpoint yet (status: {info.get('status', '?')})")
+    ckpt = load_checkpoint(ckpt_path)
+    method, model = ckpt.build(resolve_device(device))
+    lvl = method.mesh_level() if level is None else float(level)
+    volume = evaluate_grid(torch_field(model), resolution, (-bound, bound), chunk=chunk, progress=progress)
+    mesh = clean(extract_mesh(volume, lvl, (-bound, bound), inside=method.inside))
+    if keep_largest:
+        mesh = largest_component(mesh)
+    mesh.vertices = ckpt.normalization.invert(mesh.vertices)
+    return Extracted(mesh, ckpt.method, lvl, resolution)

@@ -1,0 +1,367 @@
+"""Reading and writing point clouds and meshes, one loader per format picked by extension.
+
+Every loader returns raw arrays; :func:`load_points` validates them so that every format gets the same
+checks (empty file, non-finite values, degenerate clouds) and the same one-line error messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from plyfile import PlyData, PlyElement
+
+from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
+
+MIN_POINTS = 10
+
+
+@dataclass
+class PointCloud:
+    """Points read from a file.
+
+    points : (n, 3) float64
+    normals : (n, 3) float64 unit vectors, or None when the file has none
+    faces : (m, 3) int64 when the file was a triangle mesh, else None
+    """
+
+    points: np.ndarray
+    normals: np.ndarray | None = None
+    faces: np.ndarray | None = None
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.faces is not None and len(self.faces) > 0
+
+
+RawArrays = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+# ---------------------------------------------------------------------------------------------- loaders
+def _load_ply(path: Path) -> RawArrays:
+    try:
+        ply = PlyData.read(str(path))
+    except Exception as exc:  # plyfile raises many types for truncated or malformed files
+        raise InputError(f"{path}: not a readable PLY file ({_short(exc)})") from None
+    names = [el.name for el in ply.elements]
+    if "vertex" not in names:
+        raise InputError(f"{path}: PLY file has no 'vertex' element")
+    vertex = ply["vertex"].data
+    props = vertex.dtype.names or ()
+    if not {"x", "y", "z"} <= set(props):
+        raise InputError(f"{path}: PLY vertex element lacks x, y, z properties")
+    points = np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=1).astype(np.float64)
+    normals = None
+    if {"nx", "ny", "nz"} <= set(props):
+        normals = np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], axis=1).astype(np.float64)
+    faces = None
+    if "face" in names and len(ply["face"].data):
+        fdata = ply["face"].data
+        key = next((k for k in ("vertex_indices", "vertex_index") if k in (fdata.dtype.names or ())), None)
+        if key is not None:
+            faces = _triangulate([np.asarray(f, dtype=np.int64) for f in fdata[key]])
+    return points, normals, faces
+
+
+def _triangulate(polygons: list[np.ndarray]) -> np.ndarray:
+    """Fan-triangulate polygons (most PLY meshes are already triangles: that path is vectorised)."""
+    if polygons and all(len(p) == 3 for p in polygons):
+        return np.asarray(polygons, dtype=np.int64).reshape(-1, 3)
+    tris = [(p[0], p[i], p[i + 1]) for p in polygons for i in range(1, len(p) - 1)]
+    return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
+
+
+def _load_trimesh(path: Path) -> RawArrays:
+    """OBJ/OFF/STL/GLB through trimesh, without merging or reordering vertices."""
+    try:
+        loaded = trimesh.load(str(path), process=False)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot parse {path.suffix[1:].upper()} file ({_short(exc)})") from None
+    if isinstance(loaded, trimesh.Scene):
+        geoms = [g for g in loaded.dump() if hasattr(g, "vertices")]
+        if not geoms:
+            raise InputError(f"{path}: file has no vertices")
+        loaded = trimesh.util.concatenate(geoms)
+    points = np.asarray(loaded.vertices, dtype=np.float64)
+    faces = None
+    normals = None
+    if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces):
+        faces = np.asarray(loaded.faces, dtype=np.int64)
+    if path.suffix.lower() == ".obj" and _obj_has_normals(path) and isinstance(loaded, trimesh.Trimesh):
+        vn = np.asarray(loaded.vertex_normals, dtype=np.float64)
+        normals = vn if len(vn) == len(points) else None
+    return points, normals, faces
+
+
+def _obj_has_normals(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return any(line.startswith(b"vn ") for line in fh)
+
+
+def _load_text(path: Path) -> RawArrays:
+    """XYZ / TXT / PTS: whitespace or comma separated rows; 6 columns are x y z nx ny nz."""
+    try:
+        text = path.read_text(errors="strict")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text point file (binary content)") from None
+    lines = [ln.replace(",", " ") for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines and len(lines[0].split()) == 1:  # PTS header: the point count
+        lines = lines[1:]
+    if not lines:
+        return np.zeros((0, 3)), None, None
+    try:
+        table = np.loadtxt(io.StringIO("\n".join(lines)), dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{path}: cannot parse text point file ({_short(exc)})") from None
+    if table.shape[1] < 3:
+        raise InputError(f"{path}: rows have {table.shape[1]} columns, need at least x y z")
+    normals = table[:, 3:6] if table.shape[1] == 6 else None
+    return table[:, :3], normals, None
+
+
+def _load_numpy(path: Path) -> RawArrays:
+    """NPY: an (n, 3) or (n, 6) array. NPZ: `points` (or `xyz`/`vertices`) and optional `normals`."""
+    try:
+        data = np.load(str(path), allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable NumPy file ({_short(exc)})") from None
+    normals = None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            key = next((k for k in ("points", "xyz", "vertices", "pts") if k in data.files), None)
+            if key is None:
+                if not data.files:
+                    raise InputError(f"{path}: NPZ archive is empty")
+                key = data.files[0]
+            arr = np.asarray(data[key])
+            if "normals" in data.files:
+                normals = np.asarray(data["normals"], dtype=np.float64)
+    else:
+        arr = np.asarray(data)
+    if arr.ndim != 2 or arr.shape[1] not in (3, 6):
+        raise InputError(f"{path}: expected an (n, 3) or (n, 6) array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"{path}: array is not numeric ({arr.dtype})")
+    arr = arr.astype(np.float64)
+    if arr.shape[1] == 6:
+        normals = arr[:, 3:]
+    if normals is not None and normals.shape != (len(arr), 3):
+        raise InputError(f"{path}: normals have shape {normals.shape}, expected ({len(arr)}, 3)")
+    return arr[:, :3], normals, None
+
+
+LOADERS: dict[str, Callable[[Path], RawArrays]] = {
+    ".ply": _load_ply,
+    ".obj": _load_trimesh,
+    ".off": _load_trimesh,
+    ".stl": _load_trimesh,
+    ".glb": _load_trimesh,
+    ".xyz": _load_text,
+    ".txt": _load_text,
+    ".pts": _load_text,
+    ".npy": _load_numpy,
+    ".npz": _load_numpy,
+}
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    return (msg[0] if msg else type(exc).__name__)[:160]
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: file does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+
+
+def _loader_for(path: Path, file_type: str | None) -> Callable[[Path], RawArrays]:
+    ext = ("." + file_type.lstrip(".")) if file_type else path.suffix
+    loader = LOADERS.get(ext.lower())
+    if loader is None:
+        raise InputError(
+            f"{path}: unknown format '{ext or '(no extension)'}'; supported: {', '.join(sorted(LOADERS))}"
+        )
+    return loader
+
+
+def load_points(path: str | os.PathLike, file_type: str | None = None, min_points: int = MIN_POINTS) -> PointCloud:
+    """Read a point cloud (or a mesh, keeping its faces) and validate it.
+
+    Non-finite points are dropped with a :class:`LevelreconWarning`; an empty, degenerate (identical or
+    collinear points) or too small cloud raises :class:`InputError` naming the file.
+    """
+    path = Path(path)
+    _check_readable(path)
+    points, normals, faces = _loader_for(path, file_type)(path)
+    return _validate(path, points, normals, faces, min_points)
+
+
+def _validate(path: Path, points: np.ndarray, normals: np.ndarray | None, faces: np.ndarray | None,
+              min_points: int) -> PointCloud:
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(points) == 0:
+        raise InputError(f"{path}: file contains no points")
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.any():
+        raise InputError(f"{path}: no point has finite coordinates (all NaN/inf)")
+    if not finite.all():
+        bad = int((~finite).sum())
+        warnings.warn(f"{path}: dropped {bad} of {len(points)} points with NaN/inf coordinates",
+                      LevelreconWarning, stacklevel=3)
+        if faces is not None:  # faces referencing dropped vertices cannot be kept consistently
+            faces = None
+        points = points[finite]
+        normals = normals[finite] if normals is not None else None
+    if len(points) < min_points:
+        raise InputError(f"{path}: only {len(points)} points, at least {min_points} are needed")
+    extent = np.ptp(points, axis=0)
+    if extent.max() == 0:
+        raise InputError(f"{path}: all points are identical")
+    sub = points[:: max(1, len(points) // 20000)]
+    sv = np.linalg.svd(sub - sub.mean(axis=0), compute_uv=False)
+    if sv[1] <= 1e-9 * sv[0]:
+        raise InputError(f"{path}: all points are collinear, no surface can be fitted")
+    if normals is not None:
+        normals = np.asarray(normals, dtype=np.float64)
+        length = np.linalg.norm(normals, axis=1)
+        if not np.isfinite(normals).all() or (length < 1e-12).any():
+            warnings.warn(f"{path}: ignoring normals (some are zero or non-finite)", LevelreconWarning,
+                          stacklevel=3)
+            normals = None
+        else:
+            normals = normals / length[:, None]
+    if faces is not None:
+        faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        if len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
+            raise InputError(f"{path}: face indices out of range")
+    return PointCloud(points, normals, faces)
+
+
+def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Read a triangle mesh; an error if the file holds no faces."""
+    cloud = load_points(path, min_points=3)
+    if not cloud.is_mesh:
+        raise InputError(f"{path}: file holds no triangles (a point cloud, not a mesh)")
+    return trimesh.Trimesh(cloud.points, cloud.faces, process=False)
+
+
+# ---------------------------------------------------------------------------------------------- writers
+def check_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an existing output unless `force` (called early, before slow work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an output file path")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: output exists (use --force to overwrite)")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; move it into place only if the block succeeds.
+
+    A failure leaves no partial file, and an existing output is kept unless `force`.
+    """
+    path = Path(path)
+    check_output(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+MESH_FORMATS = (".ply", ".obj", ".off", ".stl", ".glb")
+POINT_FORMATS = (".ply", ".xyz", ".txt", ".pts", ".npy", ".npz", ".obj")
+
+
+def write_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, force: bool = False) -> Path:
+    """Write a triangle mesh; the format follows the extension (.ply .obj .off .stl .glb)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in MESH_FORMATS:
+        raise InputError(f"{path}: unknown mesh format '{ext}'; supported: {', '.join(MESH_FORMATS)}")
+    with atomic_output(path, force) as tmp:
+        mesh.export(str(tmp), file_type=ext[1:])
+    return path
+
+
+def write_points(points: np.ndarray, path: str | os.PathLike, normals: np.ndarray | None = None,
+                 force: bool = False) -> Path:
+    """Write a point cloud (with normals where the format holds them)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in POINT_FORMATS:
+        raise InputError(f"{path}: unknown point format '{ext}'; supported: {', '.join(POINT_FORMATS)}")
+    points = np.asarray(points, dtype=np.float64)
+    table = points if normals is None else np.hstack([points, normals])
+    with atomic_output(path, force) as tmp:
+        if ext == ".ply":
+            names = ["x", "y", "z"] + ([] if normals is None else ["nx", "ny", "nz"])
+            data = np.empty(len(points), dtype=[(n, "f4") for n in names])
+            for i, n in enumerate(names):
+                data[n] = table[:, i]
+            PlyData([PlyElement.describe(data, "vertex")]).write(str(tmp))
+        elif ext in (".xyz", ".txt", ".pts"):
+            np.savetxt(tmp, table, fmt="%.8g")
+        elif ext == ".npy":
+            np.save(tmp, table)
+        elif ext == ".npz":
+            extra = {} if normals is None else {"normals": np.asarray(normals)}
+            np.savez(tmp, points=points, **extra)
+        else:  # .obj
+            lines = [f"v {x:.8g} {y:.8g} {z:.8g}" for x, y, z in points]
+            if normals is not None:
+                lines += [f"vn {x:.8g} {y:.8g} {z:.8g}" for x, y, z in normals]
+            tmp.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_polyline(vertices: np.ndarray, edges: np.ndarray, path: str | os.PathLike, force: bool = False) -> Path:
+    """Write a curve as vertices plus edges: PLY `edge` element or OBJ `l` lines."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in (".ply", ".obj"):
+        raise InputError(f"{path}: curves are written as .ply or .obj, not '{ext}'")
+    with atomic_output(path, force) as tmp:
+        if ext == ".ply":
+            v = np.empty(len(vertices), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+            v["x"], v["y"], v["z"] = vertices.T
+            e = np.empty(len(edges), dtype=[("vertex1", "i4"), ("vertex2", "i4")])
+            e["vertex1"], e["vertex2"] = np.asarray(edges).T
+            PlyData([PlyElement.describe(v, "vertex"), PlyElement.describe(e, "edge")]).write(str(tmp))
+        else:
+            lines = [f"v {x:.8g} {y:.8g} {z:.8g}" for x, y, z in vertices]
+            lines += [f"l {a + 1} {b + 1}" for a, b in edges]
+            tmp.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def load_polyline_edges(path: str | os.PathLike) -> np.ndarray | None:
+    """Edges of a PLY with an `edge` element, else None (used to tell curves from clouds)."""
+    path = Path(path)
+    if path.suffix.lower() != ".ply":
+        return None
+    try:
+        ply = PlyData.read(str(path))
+    except Exception:
+        return None
+    if "edge" not in [el.name for el in ply.elements]:
+        return None
+    e = ply["edge"].data
+    return np.stack([e["vertex1"], e["vertex2"]], axis=1).astype(np.int64)

@@ -1,0 +1,106 @@
+"""The table of reconstruction methods and the small interface each one implements.
+
+A method is a config dataclass plus a class with `build_model`, `setup` and `loss`; the training loop
+(`recon/train.py`) and the CLI know nothing else about it. Adding a method = one module + one entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from levelrecon.errors import InputError
+
+
+@dataclass
+class MethodConfig:
+    """Options shared by the neural methods; each method subclasses it and sets `presets`."""
+
+    iters: int = 1500
+    batch: int = 8192
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"  # cosine | step | constant
+    width: int = 256
+    depth: int = 4
+    activation: str = "softplus"
+    seed: int = 0
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": {}}
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> MethodConfig:
+        if preset not in cls.presets:
+            raise InputError(f"unknown preset {preset!r}; choose from {', '.join(cls.presets)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {**cls.presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = set(values) - names
+        if unknown:
+            raise InputError(f"option(s) {', '.join(sorted(unknown))} do not apply to this method")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Method:
+    """Base class: a network factory, a sampler and a loss behind one training loop."""
+
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    neural: ClassVar[bool] = True
+    n_outputs: ClassVar[int] = 1
+    inside: ClassVar[str] = "negative"  # sign of F inside the surface, for face orientation
+
+    def __init__(self, cfg: MethodConfig) -> None:
+        self.cfg = cfg
+        self.extra: dict[str, Any] = {}  # learned values stored in the checkpoint (e.g. a mesh level)
+
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def setup(self, points: np.ndarray, normals: np.ndarray | None, device: torch.device,
+              generator: torch.Generator) -> None:
+        """Prepare per-cloud state (KD-trees, sample scales) for normalized `points`."""
+
+    def loss(self, model: nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def finish(self, model: nn.Module) -> None:
+        """Hook after training (e.g. compute a mesh level over the input points into `extra`)."""
+
+    def mesh_level(self) -> float:
+        return float(self.extra.get("level", 0.0))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    module: str
+    cls: str
+    description: str
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    def load(self) -> type[Method]:
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in [
+        MethodSpec("sal", "levelrecon.recon.sal", "SAL",
+                   "Sign Agnostic Learning: fit |F| to the unsigned distance to the cloud (default)."),
+        MethodSpec("poisson", "levelrecon.recon.poisson", "Poisson",
+                   "Open3D screened Poisson (classical baseline; normals estimated and oriented if absent)."),
+    ]
+}
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[name].load()

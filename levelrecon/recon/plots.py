@@ -1,0 +1,71 @@
+"""PNG figures: loss curves and quick mesh renders (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss(history: list[dict[str, float]], path: Path, title: str = "") -> None:
+    plt = _pyplot()
+    steps = np.array([h["step"] for h in history])
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    keys = [k for k in history[0] if k not in ("step", "lr", "time")]
+    for k in keys:
+        ax.plot(steps, [h[k] for h in history], label=k, lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, title: str = "",
+                points: np.ndarray | None = None, view: tuple[float, float] = (20, -60)) -> None:
+    """Flat-shaded render of a triangle mesh (Lambert shading per face), optionally beside its input."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    plt = _pyplot()
+    tris = vertices[faces]
+    n = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+    elev, azim = np.radians(view[0]), np.radians(view[1])
+    light = np.array([np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)])
+    shade = 0.25 + 0.75 * np.abs(n @ light)
+    colors = np.clip(np.outer(shade, [0.75, 0.8, 0.9]), 0, 1)
+    ncols = 2 if points is not None else 1
+    fig = plt.figure(figsize=(4.5 * ncols, 4.5), dpi=100)
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    center, half = (lo + hi) / 2, (hi - lo).max() / 2
+    axes = []
+    if points is not None:
+        ax = fig.add_subplot(1, ncols, 1, projection="3d")
+        ax.scatter(*points.T, s=0.3, c="k", alpha=0.5, depthshade=False)
+        ax.set_title("input", fontsize=9)
+        axes.append(ax)
+    ax = fig.add_subplot(1, ncols, ncols, projection="3d")
+    ax.add_collection3d(Poly3DCollection(tris, facecolors=colors, edgecolors="none"))
+    ax.set_title(title, fontsize=9)
+    axes.append(ax)
+    for a in axes:
+        a.set_xlim(center[0] - half, center[0] + half)
+        a.set_ylim(center[1] - half, center[1] + half)
+        a.set_zlim(center[2] - half, center[2] + half)
+        a.view_init(*view)
+        a.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

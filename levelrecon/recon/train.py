@@ -1,0 +1,73 @@
+"""The one training loop every neural method runs through."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from levelrecon.recon.methods import Method
+
+StepCallback = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    interrupted: bool
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier on the base learning rate at `step` (0-based)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":  # to 5 % of the base rate at the end
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+    if schedule == "step":  # IGR: halve every quarter of training
+        return 0.5 ** (4 * step // max(1, total))
+    raise ValueError(f"unknown lr schedule {schedule!r}")
+
+
+def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
+          should_stop: Callable[[], bool] = lambda: False,
+          checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
+          start_step: int = 0) -> TrainResult:
+    """Adam on `method.loss` for `cfg.iters` steps.
+
+    `should_stop` is polled between steps (Ctrl-C sets it), so the model is always left in the state of
+    a completed step; `checkpoint(step)` is called every `checkpoint_every` steps.
+    """
+    cfg = method.cfg
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    model.train()
+    step = start_step
+    interrupted = False
+    while step < cfg.iters:
+        if should_stop():
+            interrupted = True
+            break
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, step, cfg.iters)
+        opt.zero_grad(set_to_none=True)
+        loss, logs = method.loss(model, step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at step {step}; try a lower --lr")
+        loss.backward()
+        opt.step()
+        step += 1
+        logs = {"step": step, "lr": opt.param_groups[0]["lr"], "time": time.perf_counter() - t0, **logs}
+        history.append(logs)
+        if on_step is not None:
+            on_step(step, cfg.iters, logs)
+        if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < cfg.iters:
+            checkpoint(step)
+    model.eval()
+    return TrainResult(step, interrupted, time.perf_counter() - t0, history)
