@@ -47,7 +47,8 @@ class LevelreconGroup(click.Group):
         except Exception as exc:  # a failure of ours or of a library: exit 1
             if os.environ.get("LEVELRECON_DEBUG"):
                 traceback.print_exc()
-            console.error(f"{type(exc).__name__}: {exc}")
+            first = (str(exc).strip().splitlines() or [""])[0]
+            console.error(f"{type(exc).__name__}: {first}")
             ctx.exit(1)
 
 

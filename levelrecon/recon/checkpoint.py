@@ -7,6 +7,8 @@ opening a checkpoint never unpickles arbitrary objects.
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise InputError(f"{path}: checkpoint does not exist")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError(f"{path}: not a readable levelrecon checkpoint (it holds arbitrary Python objects; "
+                         "refusing to unpickle them)") from None
     except Exception as exc:
         raise InputError(f"{path}: not a readable levelrecon checkpoint ({str(exc).splitlines()[0][:120]})"
                          ) from None

@@ -22,6 +22,8 @@ from plyfile import PlyData, PlyElement
 from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
 
 MIN_POINTS = 10
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @dataclass
@@ -48,7 +50,9 @@ RawArrays = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 # ---------------------------------------------------------------------------------------------- loaders
 def _load_ply(path: Path) -> RawArrays:
     try:
-        ply = PlyData.read(str(path))
+        with warnings.catch_warnings():  # empty list rows (e.g. range_grid "0") make numpy warn
+            warnings.simplefilter("ignore", UserWarning)
+            ply = PlyData.read(str(path))
     except Exception as exc:  # plyfile raises many types for truncated or malformed files
         raise InputError(f"{path}: not a readable PLY file ({_short(exc)})") from None
     names = [el.name for el in ply.elements]
@@ -95,15 +99,25 @@ def _load_trimesh(path: Path) -> RawArrays:
     normals = None
     if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces):
         faces = np.asarray(loaded.faces, dtype=np.int64)
-    if path.suffix.lower() == ".obj" and _obj_has_normals(path) and isinstance(loaded, trimesh.Trimesh):
-        vn = np.asarray(loaded.vertex_normals, dtype=np.float64)
-        normals = vn if len(vn) == len(points) else None
+    if path.suffix.lower() == ".obj":
+        normals = _obj_normals(path, len(points))
+        if normals is None and faces is not None and _has_vn(path):
+            normals = np.asarray(loaded.vertex_normals, dtype=np.float64)
     return points, normals, faces
 
 
-def _obj_has_normals(path: Path) -> bool:
+def _has_vn(path: Path) -> bool:
     with open(path, "rb") as fh:
         return any(line.startswith(b"vn ") for line in fh)
+
+
+def _obj_normals(path: Path, n_vertices: int) -> np.ndarray | None:
+    """`vn` rows when there is one per vertex (point clouds written as OBJ); None otherwise."""
+    with open(path, "rb") as fh:
+        rows = [line.split()[1:4] for line in fh if line.startswith(b"vn ")]
+    if len(rows) != n_vertices:
+        return None
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _load_text(path: Path) -> RawArrays:
@@ -278,6 +292,7 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

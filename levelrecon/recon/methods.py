@@ -20,15 +20,8 @@ from levelrecon.errors import InputError
 
 @dataclass
 class MethodConfig:
-    """Options shared by the neural methods; each method subclasses it and sets `presets`."""
+    """Options of a method; each method subclasses it and sets `presets` (name -> overrides)."""
 
-    iters: int = 1500
-    batch: int = 8192
-    lr: float = 1e-3
-    lr_schedule: str = "cosine"  # cosine | step | constant
-    width: int = 256
-    depth: int = 4
-    activation: str = "softplus"
     seed: int = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": {}}
@@ -46,6 +39,19 @@ class MethodConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class NeuralConfig(MethodConfig):
+    """Options shared by the neural methods: the training loop and the network size."""
+
+    iters: int = 1500
+    batch: int = 8192
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"  # cosine | step | constant
+    width: int = 256
+    depth: int = 4
+    activation: str = "softplus"
 
 
 class Method:

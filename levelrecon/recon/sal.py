@@ -17,12 +17,12 @@ from torch import nn
 
 from levelrecon.models.losses import sal_loss
 from levelrecon.models.mlp import ImplicitMLP
-from levelrecon.recon.methods import Method, MethodConfig
+from levelrecon.recon.methods import Method, NeuralConfig
 from levelrecon.recon.sampling import gaussian_around, knn_scale
 
 
 @dataclass
-class SALConfig(MethodConfig):
+class SALConfig(NeuralConfig):
     sigma_k: int = 50
     sigma_global: float = 0.3
     radius: float = 0.5

@@ -1,0 +1,130 @@
+"""The commands through click's test runner: the documented flow, exit codes, no clobbering."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import DATA, sphere_points
+
+from levelrecon.cli.main import COMMANDS, cli
+from levelrecon.recon.io import write_points
+
+TINY = ["--iters", "40", "--batch", "1024", "--width", "32", "--depth", "2"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    for frag in fragments:
+        assert frag in lines[0]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_has_help_with_examples(name):
+    result = run(name, "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+
+
+def test_fit_mesh_eval_flow_on_latest_run(in_tmp, sphere_cloud):
+    write_points(sphere_cloud, "ball.ply")
+    r = run("fit", "ball.ply", *TINY)
+    assert r.exit_code == 0, r.output
+    run_dir = in_tmp / "runs" / "ball_sal_1"
+    for name in ("model.pt", "run.json", "train_log.csv", "loss.png", "input.npy"):
+        assert (run_dir / name).is_file(), name
+    assert "fit sal: 40/40" in r.stderr  # plain progress lines when not a TTY
+    r = run("mesh", "--resolution", "32")
+    assert r.exit_code == 0, r.output
+    assert (run_dir / "mesh.ply").is_file()
+    r = run("eval", "--chamfer", "--json", "-")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)
+    assert metrics["n_ref"] == len(sphere_cloud) and metrics["ref_kind"] == "input points"
+    assert np.isfinite(metrics["chamfer_l1"])
+    # a second fit gets a new directory; mesh again refuses to overwrite without --force
+    assert run("fit", "ball.ply", *TINY, "--quiet").exit_code == 0
+    assert (in_tmp / "runs" / "ball_sal_2" / "model.pt").is_file()
+    one_line_error(run("mesh", "runs/ball_sal_1", "--resolution", "16"), "mesh.ply", "--force")
+    assert run("mesh", "runs/ball_sal_1", "--resolution", "16", "--force").exit_code == 0
+
+
+def test_poisson_runs_through_the_same_flow(in_tmp, sphere_cloud):
+    write_points(sphere_cloud, "ball.xyz")
+    assert run("fit", "ball.xyz", "--method", "poisson", "-o", "p").exit_code == 0
+    assert run("mesh", "p", "-o", "p.obj").exit_code == 0
+    r = run("eval", "p", "--json", "-")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["chamfer_l1_rel"] < 0.01
+
+
+def test_run_dir_not_overwritten(in_tmp, sphere_cloud):
+    write_points(sphere_cloud, "ball.npy")
+    assert run("fit", "ball.npy", "-o", "r", *TINY, "-q").exit_code == 0
+    stamp = (in_tmp / "r" / "model.pt").read_bytes()
+    one_line_error(run("fit", "ball.npy", "-o", "r", *TINY), "r", "--force")
+    assert (in_tmp / "r" / "model.pt").read_bytes() == stamp
+    assert run("fit", "ball.npy", "-o", "r", *TINY, "-q", "--force", "--seed", "5").exit_code == 0
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "does not exist"),
+    (b"", "empty"),
+    (b"ply\nformat binary_little_endian 1.0\nelement vertex 100\nproperty float x\nproperty float y\n"
+     b"property float z\nend_header\n" + b"\x00" * 50, "not a readable PLY"),
+])
+def test_bad_cloud_exit_2_and_no_run_dir(in_tmp, content, fragment):
+    if content is not None:
+        (in_tmp / "bad.ply").write_bytes(content)
+    one_line_error(run("fit", "bad.ply"), "bad.ply", fragment)
+    assert not (in_tmp / "runs").exists()
+
+
+def test_unknown_format_and_bad_options(in_tmp):
+    (in_tmp / "c.vtk").write_text("x")
+    one_line_error(run("fit", "c.vtk"), "c.vtk", "unknown format")
+    np.save(in_tmp / "ok.npy", sphere_points(100))
+    one_line_error(run("fit", "ok.npy", "--set", "nonsense=1"), "nonsense")
+    one_line_error(run("fit", "ok.npy", "--method", "poisson", "--width", "8"), "width")
+
+
+def test_mesh_and_eval_without_runs(in_tmp):
+    one_line_error(run("mesh"), "no run found")
+    one_line_error(run("eval"), "no run found")
+
+
+def test_sample_and_info(in_tmp):
+    r = run("sample", DATA / "bunny_closed_3k.off", "-n", "500", "--noise", "0.001", "--normals", "-o", "b.ply")
+    assert r.exit_code == 0, r.output
+    r = run("info", "b.ply", "--json")
+    info = json.loads(r.stdout)
+    assert info["vertices"] == 500 and info["normals"] is True and info["kind"] == "point cloud"
+    info = json.loads(run("info", DATA / "bunny_closed_3k.off", "--json").stdout)
+    assert info["kind"] == "mesh" and info["watertight"] is True and info["faces"] == 6966
+    one_line_error(run("sample", "b.ply", "-n", "10", "-o", "c.ply"), "b.ply", "no triangles")
+
+
+def test_checkpoint_is_loaded_safely(in_tmp):
+    """A checkpoint that would run code when unpickled is refused, not executed."""
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open("model.pt", "wb") as fh:
+        pickle.dump({"format": "levelrecon-checkpoint", "x": Evil()}, fh)
+    r = run("info", "model.pt")
+    one_line_error(r, "model.pt", "not a readable levelrecon checkpoint")
+    assert "pwned" not in r.output
+    torch.save({"format": "something-else"}, "other.pt")
+    one_line_error(run("info", "other.pt"), "not a levelrecon checkpoint")
