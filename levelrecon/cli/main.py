@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("levelrecon.cli.evaluate", "evaluate"),
     "sample": ("levelrecon.cli.sample", "sample"),
     "info": ("levelrecon.cli.info", "info"),
+    "plot-slice": ("levelrecon.cli.plot_slice", "plot_slice"),
+    "oneclass": ("levelrecon.cli.oneclass", "oneclass"),
+    "classify": ("levelrecon.cli.classify", "classify"),
 }
 
 

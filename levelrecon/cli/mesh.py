@@ -16,6 +16,7 @@ Examples:
   levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 256
   levelrecon mesh model.pt -o out.stl --largest-component
   levelrecon mesh --level 0.005 --force            # an offset surface, replacing mesh.ply
+  levelrecon mesh runs/curve_levelset_1 -o curve.obj   # a curve run: polyline (OBJ l / PLY edges)
 """)
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
@@ -35,11 +36,12 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
          largest_component: bool, chunk: int, device: str, force: bool, quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 
-    The mesh is written in the input cloud's original coordinates.
+    The mesh is written in the input cloud's original coordinates. For a curve network (two outputs)
+    the curve {F1 = 0} ∩ {F2 = 0} is written as a polyline: PLY with an edge element, or OBJ `l` lines.
     """
     from levelrecon.recon import runs
     from levelrecon.recon.extract import mesh_from_source
-    from levelrecon.recon.io import check_output, write_mesh
+    from levelrecon.recon.io import check_output, write_mesh, write_polyline
 
     src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
     run_dir = src if src.is_dir() else (src.parent if runs.is_run_dir(src.parent) else None)
@@ -49,11 +51,17 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
     with console.ProgressReporter("mesh: evaluating grid", resolution**3, quiet=quiet) as bar:
         result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
                                   progress=lambda done, total: bar(done, total))
-    write_mesh(result.mesh, output, force=True)
+    if result.curve is not None:
+        write_polyline(*result.curve, output, force=True)
+    else:
+        write_mesh(result.mesh, output, force=True)
     if run_dir is not None:
         info = runs.read_run_info(run_dir)
         runs.write_run_info(run_dir, {**info, "mesh": str(output.resolve())})
-    if not quiet:
+    if not quiet and result.curve is not None:
+        verts, edges = result.curve
+        console.err.print(f"{result.method}: curve with {len(verts)} vertices, {len(edges)} edges -> {output}")
+    elif not quiet:
         m = result.mesh
         level_txt = f" at level {result.level:g}" if result.level is not None else ""
         console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}, "

@@ -1,4 +1,4 @@
-"""`levelrecon sample`: area-uniform samples of a mesh, to make benchmark clouds."""
+"""`levelrecon sample`: area-uniform samples of a mesh, or a random test curve, to make benchmark clouds."""
 
 from __future__ import annotations
 
@@ -8,29 +8,54 @@ import click
 
 from levelrecon.cli import console
 from levelrecon.cli.options import force_option
+from levelrecon.errors import InputError
 
 
 @click.command(epilog="""\b
 Examples:
   levelrecon sample bunny.off -n 20000 --noise 0.0025 -o bunny_20k.ply
   levelrecon sample spot.obj -n 2000 --normals -o spot_2k.xyz
+  levelrecon sample --curve -n 300 --noise 0.002 --seed 3 -o curve.xyz --curve-gt curve_gt.ply
 """)
-@click.argument("mesh_path", metavar="MESH", type=click.Path(path_type=Path))
+@click.argument("mesh_path", metavar="[MESH]", required=False, type=click.Path(path_type=Path))
 @click.option("-n", "--count", type=click.IntRange(1), required=True, help="Number of samples.")
 @click.option("--noise", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Gaussian noise σ as a fraction of the bounding-box diagonal (0.0025 = 0.25 %).")
 @click.option("--normals", is_flag=True, help="Also write the face normals of the samples.")
+@click.option("--curve", is_flag=True,
+              help="Instead of a mesh: a cubic spline through 6 random points, sampled by farthest-point "
+                   "sampling (the curve test of 'Controlling Neural Level Sets').")
+@click.option("--curve-gt", type=click.Path(path_type=Path),
+              help="With --curve: also write the dense true curve as a polyline (.ply or .obj).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Cloud file: .ply .xyz .txt .pts .npy .npz .obj")
 @force_option
-def sample(mesh_path: Path, count: int, noise: float, normals: bool, seed: int, output: Path,
-           force: bool) -> None:
-    """Draw COUNT area-uniform points on the triangle mesh MESH (optionally noisy)."""
-    from levelrecon.recon.io import check_output, load_mesh, write_points
+def sample(mesh_path: Path | None, count: int, noise: float, normals: bool, curve: bool, curve_gt: Path | None,
+           seed: int, output: Path, force: bool) -> None:
+    """Draw COUNT area-uniform points on the triangle mesh MESH (optionally noisy), or a test curve."""
+    import numpy as np
+
+    from levelrecon.recon.curves import curve_cloud
+    from levelrecon.recon.io import check_output, load_mesh, write_points, write_polyline
     from levelrecon.recon.sampling import add_noise, sample_surface
 
     check_output(output, force)
+    if curve:
+        if mesh_path is not None:
+            raise InputError("--curve generates its own curve: give no MESH")
+        if curve_gt is not None:
+            check_output(curve_gt, force)
+        pts, dense = curve_cloud(count, noise, seed)
+        write_points(pts, output, force=force)
+        if curve_gt is not None:
+            write_polyline(dense, np.column_stack([np.arange(len(dense) - 1), np.arange(1, len(dense))]),
+                           curve_gt, force=force)
+        console.err.print(f"{count} samples of a random spline (seed {seed}, noise {noise:g} × diagonal) "
+                          f"-> {output}")
+        return
+    if mesh_path is None:
+        raise InputError("give a MESH to sample, or --curve")
     mesh = load_mesh(mesh_path)
     pts, nrm = sample_surface(mesh, count, seed=seed)
     pts = add_noise(pts, noise, seed=seed + 1)

@@ -16,6 +16,15 @@ Field = Callable[[torch.Tensor], torch.Tensor]
 GRAD_EPS = 1e-6
 
 
+def input_gradient(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """∇ₓF for a scalar field f = F(x) (n,) or (n, 1) computed from x (n, 3) with requires_grad.
+
+    create_graph=True keeps it differentiable with respect to the parameters (IGR's Eikonal term).
+    """
+    f = f.reshape(len(x), -1)[:, 0]
+    return torch.autograd.grad(f.sum(), x, create_graph=create_graph)[0]
+
+
 def value_and_jacobian(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """F(x) as (n, l) and its input Jacobian (n, l, 3), both detached."""
     with torch.enable_grad():

@@ -10,3 +10,36 @@ def sal_loss(f: torch.Tensor, unsigned_dist: torch.Tensor) -> torch.Tensor:
     if f.shape != unsigned_dist.shape:
         raise ValueError(f"shape mismatch: F {tuple(f.shape)} vs h {tuple(unsigned_dist.shape)}")
     return (f.abs() - unsigned_dist).abs().mean()
+
+
+def hkr_loss(f_pos: torch.Tensor, f_neg: torch.Tensor, margin: float = 0.05, lam: float = 100.0) -> torch.Tensor:
+    """Hinge-Kantorovich-Rubinstein loss of OCSDF, F > 0 on the positives (the data).
+
+    ℓ(y) = relu(m − y) − y/λ; loss = mean ℓ(F(P)) + mean ℓ(−F(Q)). The hinge asks for a margin m on both
+    sides; the KR term (weight 1/λ) pushes F up on P and down on Q, which with a 1-Lipschitz F makes F
+    approach the signed distance to the boundary of the data support.
+    """
+    if f_pos.dim() != 1 or f_neg.dim() != 1:
+        raise ValueError(f"expected 1-D tensors, got F(P) {tuple(f_pos.shape)} and F(Q) {tuple(f_neg.shape)}")
+    if margin <= 0 or lam <= 0:
+        raise ValueError(f"margin and lam must be positive, got margin={margin}, lam={lam}")
+
+    def ell(y: torch.Tensor) -> torch.Tensor:
+        return torch.relu(margin - y) - y / lam
+
+    return ell(f_pos).mean() + ell(-f_neg).mean()
+
+
+def eikonal_loss(grad: torch.Tensor) -> torch.Tensor:
+    """IGR: mean (‖∇F‖ − 1)², grad (n, 3)."""
+    return ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+
+
+def normal_loss(grad: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+    """IGR: mean ‖∇F(x) − n(x)‖ on the data points, both (n, 3)."""
+    return (grad - normals).norm(dim=-1).mean()
+
+
+def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """Paper 1, Eq. 13: mean | d(p(θ), X) − |t| | for samples p of the level set t."""
+    return (dist - torch.as_tensor(level, dtype=dist.dtype, device=dist.device).abs()).abs().mean()

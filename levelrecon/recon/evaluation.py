@@ -9,7 +9,8 @@ import numpy as np
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.io import load_points
+from levelrecon.recon.curves import sample_polyline
+from levelrecon.recon.io import load_points, load_polyline
 from levelrecon.recon.metrics import SurfaceSamples, compare
 
 
@@ -22,9 +23,12 @@ class EvalInputs:
 
 
 def _as_samples(path: Path, n: int, seed: int) -> SurfaceSamples:
-    """A mesh file becomes n area-uniform samples; a point file is used as it is."""
+    """A mesh becomes n area-uniform samples, a polyline n length-uniform samples; a cloud is used as is."""
     import trimesh
 
+    curve = load_polyline(path) if path.is_file() else None
+    if curve is not None:
+        return SurfaceSamples(sample_polyline(*curve, n, seed), None, "curve samples")
     cloud = load_points(path)
     if cloud.is_mesh:
         return SurfaceSamples.from_mesh(trimesh.Trimesh(cloud.points, cloud.faces, process=False), n, seed)
@@ -45,8 +49,8 @@ def resolve_inputs(target: Path | None, gt: Path | None, n_samples: int, seed: i
         if runs.is_run_dir(target.parent):
             run_dir = target.parent
     recon = _as_samples(mesh_path, n_samples, seed)
-    if recon.kind != "mesh samples":
-        raise InputError(f"{mesh_path}: the reconstruction must be a mesh with faces")
+    if recon.kind == "points":
+        raise InputError(f"{mesh_path}: the reconstruction must be a mesh with faces or a polyline")
     if gt is not None:
         ref = _as_samples(gt, n_samples, seed + 1)
         label = str(gt)

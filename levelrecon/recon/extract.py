@@ -5,22 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import trimesh
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
+from levelrecon.recon.curves import extract_curve
 from levelrecon.recon.fit import resolve_device
 from levelrecon.recon.io import load_mesh
 from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
+from levelrecon.recon.sparse_meshing import evaluate_grid_sparse
 
 
 @dataclass
 class Extracted:
-    mesh: trimesh.Trimesh
+    """A triangle mesh, or for two-output (curve) networks a polyline (vertices, edges)."""
+
+    mesh: trimesh.Trimesh | None
     method: str
     level: float | None
     resolution: int | None
+    curve: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def mesh_from_source(source: Path, resolution: int = 128, level: float | None = None, bound: float = 1.1,
@@ -44,8 +50,17 @@ def mesh_from_source(source: Path, resolution: int = 128, level: float | None = 
             raise InputError(f"{source}: run has no checkpoint yet (status: {info.get('status', '?')})")
     ckpt = load_checkpoint(ckpt_path)
     method, model = ckpt.build(resolve_device(device))
+    if method.n_outputs == 2:
+        field2 = torch_field(model, output=None)
+        verts, edges = extract_curve(lambda x: field2(x), resolution, (-bound, bound), progress=progress)
+        return Extracted(None, ckpt.method, 0.0, resolution, (ckpt.normalization.invert(verts), edges))
     lvl = method.mesh_level() if level is None else float(level)
-    volume = evaluate_grid(torch_field(model), resolution, (-bound, bound), chunk=chunk, progress=progress)
+    lipschitz = method.lipschitz_bound(model)
+    if lipschitz is None:
+        volume = evaluate_grid(torch_field(model), resolution, (-bound, bound), chunk=chunk, progress=progress)
+    else:  # certified sparse evaluation, same mesh (recon/sparse_meshing.py)
+        volume, _ = evaluate_grid_sparse(torch_field(model), resolution, lvl, lipschitz, (-bound, bound), chunk,
+                                         progress)
     mesh = clean(extract_mesh(volume, lvl, (-bound, bound), inside=method.inside))
     if keep_largest:
         mesh = largest_component(mesh)

@@ -367,16 +367,30 @@ def write_polyline(vertices: np.ndarray, edges: np.ndarray, path: str | os.PathL
     return path
 
 
-def load_polyline_edges(path: str | os.PathLike) -> np.ndarray | None:
-    """Edges of a PLY with an `edge` element, else None (used to tell curves from clouds)."""
+def load_polyline(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, edges) of a curve file — PLY with an `edge` element or OBJ with `l` lines — else None."""
     path = Path(path)
-    if path.suffix.lower() != ".ply":
-        return None
-    try:
-        ply = PlyData.read(str(path))
-    except Exception:
-        return None
-    if "edge" not in [el.name for el in ply.elements]:
-        return None
-    e = ply["edge"].data
-    return np.stack([e["vertex1"], e["vertex2"]], axis=1).astype(np.int64)
+    ext = path.suffix.lower()
+    if ext == ".ply":
+        try:
+            ply = PlyData.read(str(path))
+        except Exception:
+            return None
+        if "edge" not in [el.name for el in ply.elements] or "vertex" not in [el.name for el in ply.elements]:
+            return None
+        v, e = ply["vertex"].data, ply["edge"].data
+        return (np.stack([v["x"], v["y"], v["z"]], axis=1).astype(np.float64),
+                np.stack([e["vertex1"], e["vertex2"]], axis=1).astype(np.int64))
+    if ext == ".obj":
+        verts, edges = [], []
+        with open(path, errors="replace") as fh:
+            for line in fh:
+                if line.startswith("v "):
+                    verts.append(line.split()[1:4])
+                elif line.startswith("l "):
+                    idx = [int(t.split("/")[0]) - 1 for t in line.split()[1:]]
+                    edges += list(zip(idx[:-1], idx[1:], strict=True))
+        if not edges:
+            return None
+        return np.asarray(verts, dtype=np.float64), np.asarray(edges, dtype=np.int64)
+    return None

@@ -16,14 +16,15 @@ FieldFn = Callable[[np.ndarray], np.ndarray]  # (n, 3) float -> (n,) float
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
 
-def torch_field(model: nn.Module, output: int = 0, device: str | torch.device | None = None) -> FieldFn:
-    """Wrap a network as a numpy field (one output) evaluated without autograd."""
+def torch_field(model: nn.Module, output: int | None = 0, device: str | torch.device | None = None) -> FieldFn:
+    """Wrap a network as a numpy field evaluated without autograd: one output, or all (output=None)."""
     dev = torch.device(device) if device is not None else next(model.parameters()).device
 
     def fn(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             out = model(torch.as_tensor(x, dtype=torch.float32, device=dev))
-        return out[:, output].float().cpu().numpy()
+        out = out if output is None else out[:, output]
+        return out.float().cpu().numpy()
 
     return fn
 
@@ -88,3 +89,16 @@ def clean(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     mesh.update_faces(mesh.nondegenerate_faces())
     mesh.remove_unreferenced_vertices()
     return mesh
+
+
+def evaluate_slice(field: FieldFn, axis: int, offset: float, resolution: int,
+                   bounds: tuple[float, float] = (-1.1, 1.1)) -> np.ndarray:
+    """Field values on the plane x[axis] = offset, a (resolution, resolution) array indexed [u, v] where
+    (u, v) are the two other axes in increasing order."""
+    ax = grid_axis(resolution, bounds)
+    u, v = np.meshgrid(ax, ax, indexing="ij")
+    pts = np.empty((u.size, 3))
+    others = [i for i in range(3) if i != axis]
+    pts[:, axis] = offset
+    pts[:, others[0]], pts[:, others[1]] = u.ravel(), v.ravel()
+    return field(pts).reshape(resolution, resolution)

@@ -82,6 +82,10 @@ class Method:
     def mesh_level(self) -> float:
         return float(self.extra.get("level", 0.0))
 
+    def lipschitz_bound(self, model: nn.Module) -> float | None:
+        """A certified Lipschitz constant of the trained field, or None; lets meshing skip empty cells."""
+        return None
+
 
 @dataclass(frozen=True)
 class MethodSpec:
@@ -100,8 +104,14 @@ METHODS: dict[str, MethodSpec] = {
     for spec in [
         MethodSpec("sal", "levelrecon.recon.sal", "SAL",
                    "Sign Agnostic Learning: fit |F| to the unsigned distance to the cloud (default)."),
+        MethodSpec("igr", "levelrecon.recon.igr", "IGR",
+                   "Implicit Geometric Regularization: |F| on the data, Eikonal term, normals when present."),
+        MethodSpec("levelset", "levelrecon.recon.levelset_recon", "LevelSet",
+                   "Sample-network loss of 'Controlling Neural Level Sets' (Eq. 13); --set curve=true for curves."),
         MethodSpec("poisson", "levelrecon.recon.poisson", "Poisson",
                    "Open3D screened Poisson (classical baseline; normals estimated and oriented if absent)."),
+        MethodSpec("ocsdf", "levelrecon.recon.ocsdf", "OCSDF",
+                   "1-Lipschitz one-class SDF (HKR loss); mesh = a thin shell around a surface cloud."),
     ]
 }
 

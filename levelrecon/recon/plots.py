@@ -69,3 +69,28 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, title: str 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_slice(values: np.ndarray, bounds: tuple[float, float], path: Path, axis_names: tuple[str, str],
+               title: str = "", points: np.ndarray | None = None, level: float = 0.0, n_lines: int = 20) -> None:
+    """Cross-section of a field: colour map, iso-lines at regular spacing, the mesh level in bold, and
+    the input points near the plane. values[u, v] as returned by `evaluate_slice`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.2), dpi=110)
+    extent = (bounds[0], bounds[1], bounds[0], bounds[1])
+    vmax = float(np.abs(values - level).max()) or 1.0
+    img = ax.imshow((values - level).T, origin="lower", extent=extent, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    ax.contour(values.T, levels=np.linspace(values.min(), values.max(), n_lines), extent=extent,
+               colors="k", linewidths=0.4, alpha=0.6)
+    if values.min() < level < values.max():
+        ax.contour(values.T, levels=[level], extent=extent, colors="k", linewidths=2.0)
+    if points is not None and len(points):
+        ax.scatter(points[:, 0], points[:, 1], s=2, c="gold", edgecolors="none", label="input points near plane")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.colorbar(img, ax=ax, label="F − level")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

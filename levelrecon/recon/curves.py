@@ -1,0 +1,88 @@
+"""Space curves: test-curve generation, extraction of {F₁ = 0} ∩ {F₂ = 0}, and polyline sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from levelrecon.errors import InputError
+from levelrecon.recon.meshing import FieldFn, ProgressFn, evaluate_grid, extract_mesh
+
+
+def random_spline(n_control: int = 6, seed: int = 0, dense: int = 20000) -> np.ndarray:
+    """A cubic spline through `n_control` random points in [-1, 1]³, densely sampled (paper 1 §5)."""
+    rng = np.random.default_rng(seed)
+    ctrl = rng.uniform(-1, 1, size=(n_control, 3))
+    t = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(ctrl, axis=0), axis=1))])
+    return CubicSpline(t, ctrl, axis=0)(np.linspace(0, t[-1], dense))
+
+
+def farthest_point_sampling(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n points spread evenly (greedy farthest-point order from a random start)."""
+    n = min(n, len(points))
+    chosen = np.empty(n, dtype=np.int64)
+    chosen[0] = np.random.default_rng(seed).integers(len(points))
+    dist = np.linalg.norm(points - points[chosen[0]], axis=1)
+    for i in range(1, n):
+        chosen[i] = int(np.argmax(dist))
+        dist = np.minimum(dist, np.linalg.norm(points - points[chosen[i]], axis=1))
+    return points[chosen]
+
+
+def curve_cloud(n: int = 300, noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy FPS samples of a random spline, the dense spline itself)."""
+    dense = random_spline(seed=seed)
+    pts = farthest_point_sampling(dense, n, seed)
+    if noise > 0:
+        diag = float(np.linalg.norm(np.ptp(dense, axis=0)))
+        pts = pts + np.random.default_rng(seed + 1).normal(0, noise * diag, size=pts.shape)
+    return pts, dense
+
+
+def extract_curve(field: FieldFn, resolution: int, bounds: tuple[float, float] = (-1.1, 1.1),
+                  progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The curve {F₁ = 0} ∩ {F₂ = 0} as polyline vertices (m, 3) and edges (k, 2).
+
+    Marching cubes gives the surface F₁ = 0; on each of its triangles where F₂ changes sign, the segment
+    between the two edge crossings is a piece of the curve. Crossings are keyed by mesh edge, so
+    neighbouring triangles share vertices and the pieces join into polylines.
+    `field` maps (n, 3) points to (n, 2) values.
+    """
+    vol = evaluate_grid(lambda x: field(x)[:, 0], resolution, bounds, progress=progress)
+    surface = extract_mesh(vol, 0.0, bounds)
+    surface.merge_vertices()
+    f2 = field(np.asarray(surface.vertices))[:, 1]
+    faces = np.asarray(surface.faces)
+    corner = f2[faces] > 0
+    crossing = corner.any(axis=1) & ~corner.all(axis=1)
+    if not crossing.any():
+        raise InputError("the two level sets do not intersect on the grid: no curve to extract")
+    key_to_vertex: dict[tuple[int, int], int] = {}
+    verts: list[np.ndarray] = []
+    edges: list[tuple[int, int]] = []
+    v = np.asarray(surface.vertices)
+    for tri in faces[crossing]:
+        ends = []
+        for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0])):
+            if (f2[a] > 0) != (f2[b] > 0):
+                key = (min(a, b), max(a, b))
+                if key not in key_to_vertex:
+                    w = f2[a] / (f2[a] - f2[b])
+                    key_to_vertex[key] = len(verts)
+                    verts.append(v[a] + w * (v[b] - v[a]))
+                ends.append(key_to_vertex[key])
+        if len(ends) == 2:
+            edges.append((ends[0], ends[1]))
+    return np.asarray(verts), np.asarray(edges, dtype=np.int64)
+
+
+def sample_polyline(vertices: np.ndarray, edges: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n length-uniform samples on the segments of a polyline."""
+    a, b = vertices[edges[:, 0]], vertices[edges[:, 1]]
+    length = np.linalg.norm(b - a, axis=1)
+    if length.sum() <= 0:
+        raise InputError("polyline has zero length")
+    rng = np.random.default_rng(seed)
+    seg = rng.choice(len(edges), size=n, p=length / length.sum())
+    t = rng.random(n)[:, None]
+    return a[seg] + t * (b[seg] - a[seg])

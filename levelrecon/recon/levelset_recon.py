@@ -1,0 +1,111 @@
+"""Reconstruction with the sample network (Atzmon et al., "Controlling Neural Level Sets", Eq. 13).
+
+Each step samples level sets of the current network and puts the samples in the loss:
+- S₀: seeds near the data (x + N(0, σ₀²)) and uniform in the box, projected onto {F = 0} by Newton;
+- Sₜ: seeds x + N(0, 0.01²) and x + N(0, 0.2²), not projected, each on its own level c = F(p).
+Every sample is re-attached to θ by the sample network p(θ) and pulled so that its distance to the
+cloud equals |c| (so level sets become distance level sets); λ·mean |F(xᵢ)| keeps the data on {F = 0},
+with λ growing over training (paper: 1 → 5).
+
+With `curve=true` the network has two outputs, T = {0}, and the curve is {F₁ = 0} ∩ {F₂ = 0}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import nn
+
+from levelrecon.models.levelset import project_to_level, sample_network
+from levelrecon.models.losses import distance_to_level_loss
+from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.methods import Method, NeuralConfig
+from levelrecon.recon.sampling import gaussian_around, uniform_box
+
+
+@dataclass
+class LevelSetConfig(NeuralConfig):
+    iters: int = 1000
+    batch: int = 4096
+    lr: float = 1e-3
+    newton_iters: int = 5
+    newton_tol: float = 1e-5
+    lambda_start: float = 1.0
+    lambda_end: float = 5.0
+    seed_sigma: float = 0.1
+    uniform_fraction: float = 0.2
+    near_sigma: float = 0.01
+    far_sigma: float = 0.2
+    box: float = 1.1
+    radius: float = 0.5
+    concat_input: bool = False  # the reference concatenates xyz to every hidden layer
+    curve: bool = False
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu": {},
+        "paper": {"iters": 20000, "batch": 16384, "width": 512, "depth": 8, "lr": 1e-4, "newton_iters": 10,
+                  "activation": "relu", "concat_input": True, "lr_schedule": "constant"},
+    }
+
+
+class LevelSet(Method):
+    Config = LevelSetConfig
+
+    @property
+    def n_outputs(self) -> int:  # type: ignore[override]
+        return 2 if self.cfg.curve else 1
+
+    def build_model(self) -> nn.Module:
+        c = self.cfg
+        skip = tuple(range(1, c.depth + 1)) if c.concat_input else ()
+        # Two identical geometric-init spheres would intersect nowhere: curves start from a random field.
+        return ImplicitMLP(out_dim=self.n_outputs, width=c.width, depth=c.depth, activation=c.activation,
+                           radius=c.radius, skip=skip, geometric_init=not c.curve)
+
+    def setup(self, points: np.ndarray, normals: np.ndarray | None, device: torch.device,
+              generator: torch.Generator) -> None:
+        self.tree = cKDTree(points)
+        self.points = torch.as_tensor(points, dtype=torch.float32, device=device)
+        self.generator, self.device = generator, device
+
+    def _pick(self, n: int) -> torch.Tensor:
+        idx = torch.randint(len(self.points), (n,), generator=self.generator, device=self.generator.device)
+        return self.points[idx.to(self.device)]
+
+    def _distance_to_cloud(self, p: torch.Tensor) -> torch.Tensor:
+        """‖p − x_nn‖ with the neighbour found without gradient and the distance differentiated in p."""
+        _, idx = self.tree.query(p.detach().cpu().numpy(), k=1, workers=-1)
+        return (p - self.points[torch.as_tensor(idx, device=self.device)]).norm(dim=-1)
+
+    def loss(self, model: nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.cfg
+        half = max(2, c.batch // 2)
+        n_uniform = int(c.uniform_fraction * half)
+        seeds = torch.cat([gaussian_around(self._pick(half - n_uniform), c.seed_sigma, self.generator),
+                           uniform_box(n_uniform, -c.box, c.box, self.generator, self.device)])
+        p0, level0, converged = project_to_level(model, seeds, 0.0, c.newton_iters, c.newton_tol)
+        if self.n_outputs == 1:
+            quarter = max(1, half // 2)
+            st = torch.cat([gaussian_around(self._pick(quarter), c.near_sigma, self.generator),
+                            gaussian_around(self._pick(quarter), c.far_sigma, self.generator)])
+            with torch.no_grad():
+                level_t = model(st)
+            # S₀ points that did not converge keep their own level c = F(p), like the Sₜ samples.
+            p = torch.cat([p0, st])
+            level = torch.cat([level0, level_t])[:, 0]
+        else:  # curves: only the zero level, non-converged samples dropped
+            p, level = p0[converged], torch.zeros(int(converged.sum()), 2, device=self.device)
+        levels_term = torch.zeros((), device=self.device)
+        if len(p):
+            p_theta = sample_network(model, p, level)
+            target = level if level.dim() == 1 else level.norm(dim=-1)
+            levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), target)
+        lam = c.lambda_start + (c.lambda_end - c.lambda_start) * step / max(1, c.iters - 1)
+        data = model(self._pick(half)).abs().sum(dim=-1).mean()
+        loss = levels_term + lam * data
+        return loss, {"loss": float(loss.detach()), "levels": float(levels_term.detach()),
+                      "data": float(data.detach()), "converged": float(converged.float().mean())}
