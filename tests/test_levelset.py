@@ -1,0 +1,136 @@
+"""Newton projection and the sample network (paper 1, §2) on analytic and tiny networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
+from levelrecon.models.mlp import ImplicitMLP
+
+torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def test_affine_projection_is_exact_and_orthogonal():
+    """Lemma 1: for F(x) = a·x + b one Newton step lands on {F = c} along the normal a."""
+    a, b, c = torch.tensor([1.0, -2.0, 0.5]), 0.3, 0.7
+    field = lambda x: x @ a + b  # noqa: E731
+    x = torch.randn(100, 3)
+    p, level, converged = project_to_level(field, x, c, max_iter=1)
+    torch.testing.assert_close(field(p), torch.full((100,), c))
+    assert converged.all() and torch.allclose(level[:, 0], torch.full((100,), c))
+    moved = p - x
+    cos = (moved @ a).abs() / (moved.norm(dim=1) * a.norm())
+    torch.testing.assert_close(cos, torch.ones(100))  # displacement parallel to the normal
+    # it is the closest point of the plane: distance = |F(x) - c| / |a|
+    torch.testing.assert_close(moved.norm(dim=1), (field(x) - c).abs() / a.norm())
+
+
+def test_sphere_sdf_converges_in_one_step():
+    field = lambda x: x.norm(dim=1) - 0.5  # noqa: E731
+    x = torch.randn(200, 3) * 2
+    p, _, converged = project_to_level(field, x, 0.0, max_iter=1)
+    torch.testing.assert_close(p.norm(dim=1), torch.full((200,), 0.5))
+    assert converged.all()
+    torch.testing.assert_close(p / p.norm(dim=1, keepdim=True), x / x.norm(dim=1, keepdim=True))
+
+
+def test_projection_onto_intersection_of_two_planes():
+    """Two outputs: the pseudo-inverse step lands on the line {F1 = 0} ∩ {F2 = 0}, at its closest point."""
+    A = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    b = torch.tensor([0.2, -0.4])
+    field = lambda x: x @ A.T + b  # noqa: E731
+    x = torch.randn(50, 3)
+    p, level, converged = project_to_level(field, x, 0.0, max_iter=1)
+    torch.testing.assert_close(field(p), torch.zeros(50, 2), atol=1e-5, rtol=0)
+    assert converged.all()
+    direction = torch.linalg.cross(A[0], A[1])
+    # the displacement is orthogonal to the line's direction (closest point)
+    torch.testing.assert_close((p - x) @ direction, torch.zeros(50), atol=1e-5, rtol=0)
+
+
+def test_failed_points_keep_their_level():
+    field = lambda x: x.norm(dim=1) ** 2 + 1.0  # noqa: E731  (never reaches 0)
+    x = torch.randn(10, 3)
+    p, level, converged = project_to_level(field, x, 0.0, max_iter=3)
+    assert not converged.any()
+    torch.testing.assert_close(level[:, 0], field(p))
+
+
+def test_step_scale_and_bounds_for_ocsdf_style_steps():
+    """Random per-sample step sizes and the clip to the domain (OCSDF Algorithm 1)."""
+    field = lambda x: x[:, 0] - 5.0  # noqa: E731  level set outside the box
+    x = torch.zeros(20, 3)
+    eta = torch.linspace(0, 1, 20)
+    p, _, _ = project_to_level(field, x, 0.0, max_iter=4, tol=None, step_scale=eta / 4, bounds=(-1.0, 1.0))
+    assert p.abs().max() <= 1.0
+    assert p[0, 0] == 0 and p[-1, 0] == 1.0  # η = 0 stays, η = 1 would leave the box and is clipped
+
+
+def test_sample_network_value_and_theta_derivative():
+    """p(θ) equals p in value, and dp/dθ = -∇F/‖∇F‖² · ∂F/∂θ (paper Eq. 8), checked by finite differences."""
+    torch.manual_seed(0)
+    model = ImplicitMLP(width=8, depth=2, activation="softplus", beta=10.0)
+    x = torch.randn(5, 3) * 0.6
+    p, level, _ = project_to_level(model, x, 0.0, max_iter=20, tol=1e-10)
+    p_theta = sample_network(model, p, level[:, 0])
+    torch.testing.assert_close(p_theta.detach(), p)
+    w = model.layers[1].weight
+    # analytic: d p_theta[k, :] / d w[0, 0] via autograd through the sample network
+    grads = [torch.autograd.grad(p_theta[k, j], w, retain_graph=True)[0][0, 0]
+             for k in range(5) for j in range(3)]
+    analytic = torch.stack(grads).reshape(5, 3)
+    # finite differences: perturb w, re-project the same points onto the zero level from p
+    eps = 1e-6
+    with torch.no_grad():
+        w[0, 0] += eps
+    p_plus, _, _ = project_to_level(model, p, 0.0, max_iter=30, tol=1e-13)
+    with torch.no_grad():
+        w[0, 0] -= 2 * eps
+    p_minus, _, _ = project_to_level(model, p, 0.0, max_iter=30, tol=1e-13)
+    with torch.no_grad():
+        w[0, 0] += eps
+    # Newton moves along the normal, so the finite difference measures the normal component of dp/dθ,
+    # which is what Eq. 8 gives (the tangential part is not determined by the level set).
+    _, jac = value_and_jacobian(model, p)
+    n = jac[:, 0, :] / jac[:, 0, :].norm(dim=1, keepdim=True)
+    fd_normal = (((p_plus - p_minus) / (2 * eps)) * n).sum(dim=1)
+    an_normal = (analytic * n).sum(dim=1)
+    torch.testing.assert_close(an_normal, fd_normal, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(analytic, an_normal[:, None] * n)  # Eq. 8: purely normal
+
+
+def test_newton_direction_rejects_nothing_on_flat_gradient():
+    """A vanishing gradient is clamped (‖∇F‖² ≥ 1e-6), so the step stays finite."""
+    f = torch.ones(4, 1)
+    jac = torch.zeros(4, 1, 3)
+    assert torch.isfinite(newton_direction(f, jac, 0.0)).all()
+
+
+def test_geometric_init_is_a_sphere():
+    torch.manual_seed(0)
+    model = ImplicitMLP(width=128, depth=4, radius=0.5).double()
+    x = torch.randn(500, 3)
+    x = x / x.norm(dim=1, keepdim=True) * torch.rand(500, 1) * 1.5
+    with torch.no_grad():
+        f = model(x)[:, 0]
+    r = x.norm(dim=1)
+    assert (f[r < 0.3] < 0).all() and (f[r > 0.8] > 0).all()  # inside negative, outside positive
+    assert float((f - (r - 0.5)).abs().mean()) < 0.2  # ≈ ‖x‖ − r up to the random-feature noise
+
+
+def test_skip_connection_keeps_init_and_changes_nothing_else():
+    torch.manual_seed(0)
+    model = ImplicitMLP(width=64, depth=4, skip=(2,))
+    assert model.layers[2].in_features == 64 + 3
+    assert isinstance(model.layers[0], nn.Linear)
+    assert np.isfinite(model(torch.zeros(3, 3)).detach().numpy()).all()
