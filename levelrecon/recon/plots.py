@@ -94,3 +94,22 @@ def plot_slice(values: np.ndarray, bounds: tuple[float, float], path: Path, axis
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def render_curve(points: np.ndarray, vertices: np.ndarray, edges: np.ndarray, path: Path, title: str = "",
+                 truth: np.ndarray | None = None) -> None:
+    """Input points, the recovered polyline (and optionally the true curve) in one 3-D view."""
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+    plt = _pyplot()
+    fig = plt.figure(figsize=(5.5, 5), dpi=110)
+    ax = fig.add_subplot(projection="3d")
+    if truth is not None:
+        ax.plot(*truth.T, color="0.6", lw=3, alpha=0.5, label="true curve")
+    ax.scatter(*points.T, s=6, c="k", depthshade=False, label="input points")
+    ax.add_collection3d(Line3DCollection(vertices[edges], colors="tab:red", linewidths=1.5, label="recovered"))
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
