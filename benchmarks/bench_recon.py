@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
+    ap.add_argument("--samples", type=int, default=30000, help="surface samples per mesh for the metrics")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out"))
     args = ap.parse_args()
 
@@ -62,7 +63,9 @@ def main() -> None:
     exe = [sys.executable, "-m", "levelrecon"]
     rows = []
     results_path = out_dir / f"{args.tag}.json"
+    floors = {}
     for shape in shapes:
+        floors[shape.stem] = sampling_floor(shape, args.samples)
         for n in [int(s) for s in args.sizes.split(",")]:
             cloud = work / f"{shape.stem}_{n}.ply"
             subprocess.run(exe + ["sample", str(shape), "-n", str(n), "--noise", str(args.noise), "--seed", "1",
@@ -74,20 +77,33 @@ def main() -> None:
                                                 "--force", "-q", *extra], work)
                 mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
                                                   "--force", "-q"], work)
-                _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-"], work)
+                _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
+                                         "--samples", str(args.samples)], work)
                 m = json.loads(out)
                 row = {"shape": shape.stem, "points": n, "method": method, "fit_s": round(fit_s, 1),
                        "mesh_s": round(mesh_s, 1), "peak_mb": round(max(x or 0 for x in (fit_mb, mesh_mb)), 0),
                        "chamfer_l1_rel": m["chamfer_l1_rel"], "hausdorff_rel": m["hausdorff_rel"],
-                       "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency")}
+                       "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
+                       "floor_rel": floors[shape.stem]}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 results_path.write_text(json.dumps({"noise": args.noise, "resolution": args.resolution,
-                                                    "fit_args": args.fit_args, "rows": rows}, indent=2))
+                                                    "samples": args.samples, "fit_args": args.fit_args,
+                                                    "rows": rows}, indent=2))
                 if shape.stem in args.render.split(","):
                     render(run_dir, cloud, out_dir / f"{args.tag}_{shape.stem}_{n}_{method}.png",
                            f"{method}, {n} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag")
     write_markdown(rows, out_dir / f"{args.tag}.md", args)
+
+
+def sampling_floor(shape: Path, n: int) -> float:
+    """Chamfer-L1 ÷ diagonal between two independent n-sample sets of the true surface itself: the value
+    a perfect reconstruction would get, below which no method can be told apart."""
+    from levelrecon.recon.io import load_mesh
+    from levelrecon.recon.metrics import SurfaceSamples, compare
+
+    mesh = load_mesh(shape)
+    return compare(SurfaceSamples.from_mesh(mesh, n, 11), SurfaceSamples.from_mesh(mesh, n, 12))["chamfer_l1_rel"]
 
 
 def render(run_dir: Path, cloud: Path, png: Path, title: str) -> None:
@@ -101,14 +117,17 @@ def render(run_dir: Path, cloud: Path, png: Path, title: str) -> None:
 def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> None:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = [f"Noise σ = {args.noise} × diagonal on every cloud; marching cubes at {args.resolution}³; "
-             f"metrics against 30,000 samples of the ground-truth mesh (Chamfer-L1 ONet convention, ÷ "
-             f"bounding-box diagonal); time = whole-process wall seconds of `fit` + `mesh`."
+             f"metrics between {args.samples:,} samples of the reconstruction and of the ground-truth mesh "
+             f"(Chamfer-L1 ONet convention, ÷ bounding-box diagonal); floor = the same metric between two "
+             f"independent sample sets of the ground truth itself; time = whole-process wall seconds of "
+             f"`fit` + `mesh`."
              + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
-    head = "| shape | points | " + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods)
-    lines += [head, "|" + "---|" * (2 + 3 * len(methods))]
+    head = "| shape | points | floor | " + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods)
+    lines += [head, "|" + "---|" * (3 + 3 * len(methods))]
     keys = list(dict.fromkeys((r["shape"], r["points"]) for r in rows))
     for shape, n in keys:
-        cells = [shape, str(n)]
+        floor = next(r["floor_rel"] for r in rows if r["shape"] == shape)
+        cells = [shape, str(n), f"{floor:.5f}"]
         for m in methods:
             r = next((r for r in rows if (r["shape"], r["points"], r["method"]) == (shape, n, m)), None)
             cells += ["–"] * 3 if r is None else [f"{r['chamfer_l1_rel']:.5f}", f"{r['hausdorff_rel']:.4f}",

@@ -10,11 +10,10 @@ from torch import nn
 from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
 from levelrecon.models.mlp import ImplicitMLP
 
-torch.set_default_dtype(torch.float64)
-
 
 @pytest.fixture(autouse=True)
 def _float64():
+    """Exact-arithmetic checks run in float64; the default is restored for the other test modules."""
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(torch.float32)

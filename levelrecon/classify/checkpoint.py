@@ -7,8 +7,6 @@ model (network spec, objective options, data name, input bounds, the split) trav
 from __future__ import annotations
 
 import os
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from torch import nn
 
 from levelrecon.classify.networks import NetworkSpec, build_network
 from levelrecon.errors import InputError
+from levelrecon.recon.checkpoint import read_payload
 from levelrecon.recon.io import atomic_output
 
 FORMAT = "levelrecon-classifier"
@@ -36,23 +35,7 @@ def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> tuple[nn.Module, NetworkSpec, dict[str, Any]]:
     """The network in eval mode, its spec and the stored info; a bad file raises InputError."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(f"{path}: not a readable levelrecon classifier checkpoint (it holds arbitrary Python "
-                         f"objects; refusing to unpickle them)") from None
-    except Exception as exc:  # truncated or foreign files raise many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise InputError(f"{path}: not a readable levelrecon classifier checkpoint ({first})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a levelrecon classifier checkpoint (use 'levelrecon classify svm' "
-                         f"or 'robust' with -o to make one)")
-    if payload.get("version") != VERSION:
-        raise InputError(f"{path}: classifier checkpoint version {payload.get('version')} is not supported")
+    payload = read_payload(path, FORMAT, VERSION, "levelrecon classifier checkpoint")
     try:
         spec = NetworkSpec.from_dict(payload["network"])
         model = build_network(spec)

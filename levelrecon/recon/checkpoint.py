@@ -69,23 +69,34 @@ def _method_name(method: Method) -> str:
     raise ValueError(f"method {type(method).__name__} is not registered")
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def read_payload(path: str | os.PathLike, fmt: str, version: int, what: str) -> dict[str, Any]:
+    """The dict saved by `torch.save` at `path`, loaded with `weights_only=True` and checked.
+
+    Shared by every levelrecon file format built on torch.save (reconstruction checkpoints, classifiers,
+    one-class models): a missing, foreign, newer or unsafe file raises a one-line InputError naming it.
+    `what` names the kind of file in messages ("levelrecon checkpoint", ...).
+    """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint does not exist")
+        raise InputError(f"{path}: {what} does not exist")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise InputError(f"{path}: not a readable levelrecon checkpoint (it holds arbitrary Python objects; "
-                         "refusing to unpickle them)") from None
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable levelrecon checkpoint ({str(exc).splitlines()[0][:120]})"
-                         ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"{path}: not a levelrecon checkpoint")
-    if data.get("version", 0) > VERSION:
-        raise InputError(f"{path}: checkpoint version {data['version']} is newer than this levelrecon")
+        raise InputError(f"{path}: not a readable {what} (it holds arbitrary Python objects; refusing to "
+                         "unpickle them)") from None
+    except Exception as exc:  # truncated or foreign files raise many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise InputError(f"{path}: not a readable {what} ({first})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise InputError(f"{path}: not a {what}")
+    if data.get("version", 0) > version:
+        raise InputError(f"{path}: {what} version {data['version']} is newer than this levelrecon")
+    return data
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    data = read_payload(path, FORMAT, VERSION, "levelrecon checkpoint")
     return Checkpoint(data["method"], dict(data["config"]), Normalization.from_dict(data["normalization"]),
                       data["state_dict"], dict(data.get("extra", {})), int(data.get("step", 0)))
