@@ -11,6 +11,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from levelrecon.cli.main import cli  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -33,3 +36,16 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     """Run in an empty working directory (runs/ lands there)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+def run(*args):
+    """Invoke the CLI in-process (click's runner keeps stdout and stderr apart)."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments) -> None:
+    """Bad input: exit code 2 and exactly one stderr line holding every fragment."""
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    for frag in fragments:
+        assert frag in lines[0]

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import one_line_error, run
 
 from levelrecon.classify.attacks import accuracy, margin_objective, pgd, robust_accuracy, xent_objective
 from levelrecon.classify.boundary import class_margin, project_on_segment, project_to_boundary
@@ -18,20 +18,7 @@ from levelrecon.classify.data import ClassData, load_data, split_data
 from levelrecon.classify.networks import NetworkSpec
 from levelrecon.classify.objectives import GeometricSVM, RobustMargin, make_objective
 from levelrecon.classify.train import fit_and_score
-from levelrecon.cli.main import cli
 from levelrecon.errors import InputError
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.stderr
-    for frag in fragments:
-        assert frag in lines[0]
 
 
 @pytest.fixture(scope="module")

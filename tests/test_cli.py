@@ -8,25 +8,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from conftest import DATA, sphere_points
+from conftest import DATA, one_line_error, run, sphere_points
 
-from levelrecon.cli.main import COMMANDS, cli
+from levelrecon.cli.main import COMMANDS
 from levelrecon.recon.io import write_points
 
 TINY = ["--iters", "40", "--batch", "1024", "--width", "32", "--depth", "2"]
 
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.stderr
-    for frag in fragments:
-        assert frag in lines[0]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

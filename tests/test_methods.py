@@ -6,18 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import sphere_points
+from conftest import run, sphere_points
 
-from levelrecon.cli.main import cli
 from levelrecon.recon.curves import curve_cloud, extract_curve, farthest_point_sampling, sample_polyline
 from levelrecon.recon.io import load_polyline, write_points, write_polyline
 
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
 
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("method", ["sal", "igr", "levelset"])

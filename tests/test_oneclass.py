@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import one_line_error, run
 from scipy.io import savemat
 from sklearn.base import clone
 from sklearn.datasets import load_wine, make_moons
@@ -15,23 +15,11 @@ from levelrecon.classify.datasets import Dataset, load_dataset
 from levelrecon.classify.metrics import auroc, certified_auroc
 from levelrecon.classify.ocsdf import OCSDFClassifier
 from levelrecon.classify.protocols import make_split
-from levelrecon.cli.main import cli
 from levelrecon.errors import InputError
 
 TINY = dict(width=8, depth=1, iters=40, batch=64)
 TINY_CLI = ["--width", "8", "--depth", "1", "--iters", "40", "--batch", "64"]
 
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.stderr
-    for frag in fragments:
-        assert frag in lines[0]
 
 
 @pytest.fixture

@@ -1,1 +1,2 @@
-"""The classifier tasks of the papers: one-class classification with OCSDF, its datasets and protocols."""
+"""The classifier tasks of the two papers: one-class OCSDF (certified AUROC), geometric SVM and robust
+training, with their datasets and protocols."""

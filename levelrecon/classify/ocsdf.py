@@ -22,6 +22,7 @@ from levelrecon.classify.datasets import fit_zscore
 from levelrecon.errors import InputError
 from levelrecon.models.lipschitz import lipschitz_bound, lipschitz_mlp, refresh_weights
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
+from levelrecon.recon.checkpoint import read_payload
 from levelrecon.recon.io import atomic_output
 from levelrecon.recon.train import lr_factor
 
@@ -197,18 +198,7 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> OCSDFClassifier:
         """Read a model written by :meth:`save`, never unpickling arbitrary objects."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: model file does not exist")
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable levelrecon one-class model ({str(exc).splitlines()[0][:120]})"
-                             ) from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InputError(f"{path}: not a levelrecon one-class model")
-        if data.get("version", 0) > VERSION:
-            raise InputError(f"{path}: model version {data['version']} is newer than this levelrecon")
+        data = read_payload(path, FORMAT, VERSION, "levelrecon one-class model")
         params = dict(data["params"], device=device)
         if isinstance(params.get("domain"), list):
             params["domain"] = tuple(params["domain"])
