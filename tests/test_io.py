@@ -151,6 +151,11 @@ def test_collinear_points(tmp_path):
     _err(tmp_path / "line.npy", "collinear")
 
 
+def test_obj_vertex_with_two_coordinates(tmp_path):
+    (tmp_path / "flat.obj").write_text("v 1 2\nv 3 4\n")
+    _err(tmp_path / "flat.obj", "3 coordinates|cannot parse")
+
+
 def test_wrong_array_shape(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((10, 4)))
     _err(tmp_path / "bad.npy", r"expected an \(n, 3\)")

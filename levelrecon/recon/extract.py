@@ -51,8 +51,8 @@ def mesh_from_source(source: Path, resolution: int = 128, level: float | None = 
     ckpt = load_checkpoint(ckpt_path)
     method, model = ckpt.build(resolve_device(device))
     if method.n_outputs == 2:
-        field2 = torch_field(model, output=None)
-        verts, edges = extract_curve(lambda x: field2(x), resolution, (-bound, bound), progress=progress)
+        verts, edges = extract_curve(torch_field(model, output=None), resolution, (-bound, bound),
+                                     progress=progress)
         return Extracted(None, ckpt.method, 0.0, resolution, (ckpt.normalization.invert(verts), edges))
     lvl = method.mesh_level() if level is None else float(level)
     lipschitz = method.lipschitz_bound(model)

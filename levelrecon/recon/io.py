@@ -224,7 +224,10 @@ def load_points(path: str | os.PathLike, file_type: str | None = None, min_point
 
 def _validate(path: Path, points: np.ndarray, normals: np.ndarray | None, faces: np.ndarray | None,
               min_points: int) -> PointCloud:
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    points = np.asarray(points, dtype=np.float64)
+    if points.size and (points.ndim != 2 or points.shape[1] != 3):
+        raise InputError(f"{path}: vertices do not have 3 coordinates (got shape {points.shape})")
+    points = points.reshape(-1, 3)
     if len(points) == 0:
         raise InputError(f"{path}: file contains no points")
     finite = np.isfinite(points).all(axis=1)
