@@ -116,3 +116,29 @@ def test_checkpoint_is_loaded_safely(in_tmp):
     assert "pwned" not in r.output
     torch.save({"format": "something-else"}, "other.pt")
     one_line_error(run("info", "other.pt"), "not a levelrecon checkpoint")
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(in_tmp, sphere_cloud):
+    """A real SIGINT to a running `levelrecon fit`: exit 130, a loadable checkpoint, status interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from levelrecon.recon.checkpoint import load_checkpoint
+
+    write_points(sphere_cloud, "ball.ply")
+    proc = subprocess.Popen([sys.executable, "-m", "levelrecon", "fit", "ball.ply", "-o", "r", "--iters", "5000",
+                             "--batch", "256", "--width", "16", "--depth", "2"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and "fit sal:" not in (line := proc.stderr.readline()):
+        pass
+    assert "fit sal:" in line, "no progress line before the deadline"
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, rest
+    assert "interrupted, checkpoint kept" in rest
+    ckpt = load_checkpoint(in_tmp / "r" / "model.pt")
+    assert 0 < ckpt.step < 5000
+    assert json.loads((in_tmp / "r" / "run.json").read_text())["status"] == "interrupted"
