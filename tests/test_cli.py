@@ -53,7 +53,20 @@ def test_poisson_runs_through_the_same_flow(in_tmp, sphere_cloud):
     assert run("mesh", "p", "-o", "p.obj").exit_code == 0
     r = run("eval", "p", "--json", "-")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["chamfer_l1_rel"] < 0.01
+    metrics = json.loads(r.stdout)
+    assert metrics["chamfer_l1_rel"] < 0.01
+    assert metrics["tau"] == pytest.approx(0.01 * metrics["diagonal"])
+    absolute = json.loads(run("eval", "p", "--fscore", "0.05", "--json", "-").stdout)
+    assert absolute["tau"] == 0.05
+    percent = json.loads(run("eval", "p", "--fscore", "2%", "--json", "-").stdout)
+    assert percent["tau"] == pytest.approx(0.02 * metrics["diagonal"])
+    assert percent["fscore"] >= metrics["fscore"]  # a looser threshold never lowers the F-score
+    one_line_error(run("eval", "p", "--fscore", "0"), "--fscore")
+    one_line_error(run("eval", "p", "--fscore", "abc%"), "--fscore")
+    one_line_error(run("eval", "p", "--no-such-option"), "No such option", "--help")
+    one_line_error(run("mesh", "--resolution", "2"), "--resolution")
+    r = run("eval", "p", "--fscore", "1%")
+    assert "F-score @" in r.stdout and "│ Chamfer-L1" not in r.stdout  # only the asked metric is tabled
 
 
 def test_run_dir_not_overwritten(in_tmp, sphere_cloud):

@@ -42,6 +42,10 @@ class LevelreconGroup(click.Group):
         except InputError as exc:  # bad input: one line, exit 2, no traceback
             console.error(str(exc))
             ctx.exit(2)
+        except click.UsageError as exc:  # unknown option, bad value: one line too (click prints three)
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            console.error(f"{exc.format_message()} (see '{where} --help')")
+            ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
