@@ -70,3 +70,19 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path, sphere_cloud):
     with pytest.raises(InputError, match="no CUDA device"):
         fit_cloud(PointCloud(sphere_cloud), Path("s.xyz"), "sal", tmp_path / "r", device="cuda")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("method", ["sal", "igr", "levelset", "ocsdf", "poisson"])
+def test_presets_resolve_and_options_override(method):
+    from levelrecon.errors import InputError
+    from levelrecon.recon.methods import get_method
+
+    cfg_cls = get_method(method).Config
+    cpu, paper = cfg_cls.from_preset("cpu"), cfg_cls.from_preset("paper")
+    assert cpu != paper  # the paper preset changes something for every method
+    if method != "poisson":
+        assert paper.width * paper.depth > cpu.width * cpu.depth  # GPU-sized networks
+        assert cfg_cls.from_preset("paper", iters=7).iters == 7
+        assert cfg_cls.from_preset("cpu", iters=None).iters == cpu.iters  # unset CLI options keep the preset
+    with pytest.raises(InputError, match="unknown preset"):
+        cfg_cls.from_preset("huge")
