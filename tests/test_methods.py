@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run, sphere_points
+from conftest import one_line_error, run, sphere_points
 
 from levelrecon.recon.curves import curve_cloud, extract_curve, farthest_point_sampling, sample_polyline
 from levelrecon.recon.io import load_polyline, write_points, write_polyline
@@ -64,7 +64,8 @@ def test_curve_generator_and_polyline_round_trip(tmp_path):
 
 def test_curve_cli_flow(in_tmp):
     assert run("sample", "--curve", "-n", "200", "--seed", "1", "-o", "c.xyz", "--curve-gt", "gt.obj").exit_code == 0
-    r = run("fit", "c.xyz", "--method", "levelset", "--set", "curve=true", *TINY, "-q")
+    one_line_error(run("fit", "c.xyz", "--curve", "--method", "igr"), "--curve needs --method levelset")
+    r = run("fit", "c.xyz", "--curve", *TINY, "-q")
     assert r.exit_code == 0, r.output
     r = run("mesh", "-o", "curve.ply", "--resolution", "32")
     assert r.exit_code == 0, r.output

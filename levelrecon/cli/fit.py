@@ -20,6 +20,7 @@ Examples:
   levelrecon fit cloud.ply --preset paper --device cuda -o runs/paper
   levelrecon fit bunny.obj --surface-samples 20000 --iters 3000 --seed 1
   levelrecon fit cloud.ply --set sigma_global=0.5 --json -
+  levelrecon fit curve.xyz --curve                  # 3-D curve: levelset with two outputs
 """)
 @click.argument("cloud", type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(list(METHODS)), default="sal", show_default=True,
@@ -36,6 +37,9 @@ Examples:
 @click.option("--seed", type=int, help="Random seed (runs on CPU are reproducible).")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
               help="Any other method option, e.g. sigma_global=0.5 or poisson_depth=9.")
+@click.option("--curve", is_flag=True,
+              help="The cloud samples a 3-D curve: a two-output levelset network, meshed as a polyline "
+                   "(implies --method levelset).")
 @click.option("--surface-samples", type=click.IntRange(10),
               help="For a mesh input: fit N area-uniform surface samples instead of the vertices.")
 @device_option
@@ -44,21 +48,27 @@ Examples:
 @click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
 def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int | None, batch: int | None,
         lr: float | None, width: int | None, depth: int | None, seed: int | None, extra: tuple[str, ...],
-        surface_samples: int | None, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
+        curve: bool, surface_samples: int | None, device: str, force: bool, quiet: bool,
+        json_out: str | None) -> None:
     """Train a level-set network on the point cloud CLOUD and write a run directory.
 
     CLOUD is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file; normals are used when present.
     The run directory gets model.pt (method, config, normalization, weights), train_log.csv, loss.png
     and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
     """
+    from levelrecon.errors import InputError
     from levelrecon.recon.fit import fit_cloud
     from levelrecon.recon.io import load_points
 
+    if curve:
+        if click.get_current_context().get_parameter_source("method").name != "DEFAULT" and method != "levelset":
+            raise InputError(f"--curve needs --method levelset, not {method}")
+        method = "levelset"
     cloud_data = load_points(cloud)
     if surface_samples:
         cloud_data = _surface_samples(cloud, cloud_data, surface_samples, seed or 0)
     overrides = {"iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
-                 **parse_set(extra)}
+                 **({"curve": True} if curve else {}), **parse_set(extra)}
     target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
 
     stop = {"requested": False}
