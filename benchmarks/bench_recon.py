@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
+    ap.add_argument("--up", default="y", help="vertical axis of the renders (the shared meshes are y-up)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="only redraw the PNGs of --render shapes from an earlier run's outputs and JSON")
     ap.add_argument("--samples", type=int, default=30000, help="surface samples per mesh for the metrics")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out"))
     args = ap.parse_args()
@@ -63,6 +66,14 @@ def main() -> None:
     exe = [sys.executable, "-m", "levelrecon"]
     rows = []
     results_path = out_dir / f"{args.tag}.json"
+    if args.render_only:
+        for row in json.loads(results_path.read_text())["rows"]:
+            if row["shape"] in args.render.split(","):
+                stem = f"{row['shape']}_{row['points']}"
+                render(work / f"{stem}_{row['method']}", work / f"{stem}.ply",
+                       out_dir / f"{args.tag}_{stem}_{row['method']}.png",
+                       f"{row['method']}, {row['points']} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag", args.up)
+        return
     floors = {}
     for shape in shapes:
         floors[shape.stem] = sampling_floor(shape, args.samples)
@@ -92,7 +103,7 @@ def main() -> None:
                                                     "rows": rows}, indent=2))
                 if shape.stem in args.render.split(","):
                     render(run_dir, cloud, out_dir / f"{args.tag}_{shape.stem}_{n}_{method}.png",
-                           f"{method}, {n} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag")
+                           f"{method}, {n} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag", args.up)
     write_markdown(rows, out_dir / f"{args.tag}.md", args)
 
 
@@ -106,12 +117,13 @@ def sampling_floor(shape: Path, n: int) -> float:
     return compare(SurfaceSamples.from_mesh(mesh, n, 11), SurfaceSamples.from_mesh(mesh, n, 12))["chamfer_l1_rel"]
 
 
-def render(run_dir: Path, cloud: Path, png: Path, title: str) -> None:
+def render(run_dir: Path, cloud: Path, png: Path, title: str, up: str) -> None:
     from levelrecon.recon.io import load_mesh, load_points
     from levelrecon.recon.plots import render_mesh
 
     mesh = load_mesh(run_dir / "mesh.ply")
-    render_mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), png, title, points=load_points(cloud).points)
+    render_mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), png, title, points=load_points(cloud).points,
+                up=up)
 
 
 def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> None:

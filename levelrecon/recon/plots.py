@@ -33,12 +33,23 @@ def plot_loss(history: list[dict[str, float]], path: Path, title: str = "") -> N
     plt.close(fig)
 
 
+def _z_up(x: np.ndarray, up: str) -> np.ndarray:
+    """Rotate so that axis `up` points up in matplotlib's z-up 3-D axes (a rotation: no mirroring)."""
+    if up == "y":
+        return np.column_stack([x[:, 0], -x[:, 2], x[:, 1]])
+    if up == "x":
+        return np.column_stack([x[:, 1], x[:, 2], x[:, 0]])
+    return x
+
+
 def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, title: str = "",
-                points: np.ndarray | None = None, view: tuple[float, float] = (20, -60)) -> None:
+                points: np.ndarray | None = None, view: tuple[float, float] = (20, -60), up: str = "z") -> None:
     """Flat-shaded render of a triangle mesh (Lambert shading per face), optionally beside its input."""
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
     plt = _pyplot()
+    vertices = _z_up(np.asarray(vertices, dtype=float), up)
+    points = None if points is None else _z_up(np.asarray(points, dtype=float), up)
     tris = vertices[faces]
     n = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
@@ -67,7 +78,7 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, title: str 
         a.view_init(*view)
         a.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
 
 
