@@ -90,3 +90,15 @@ def test_largest_component_drops_small_blob():
     small.apply_translation([3, 0, 0])
     kept = largest_component(trimesh.util.concatenate([big, small]))
     assert len(kept.faces) == len(big.faces)
+
+
+def test_estimated_normals_are_radial_and_outward():
+    from levelrecon.recon.normals import estimate_normals
+
+    pts = sphere_points(3000, 0.7, seed=5) + [0.1, 0.2, -0.3]
+    n = estimate_normals(pts)
+    radial = pts - [0.1, 0.2, -0.3]
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    cos = (n * radial).sum(axis=1)
+    assert np.mean(cos > 0.95) > 0.99  # outward, not merely ± radial
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-9)

@@ -19,6 +19,7 @@ from levelrecon.models.levelset import input_gradient
 from levelrecon.models.losses import eikonal_loss, normal_loss
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.methods import Method, NeuralConfig
+from levelrecon.recon.normals import estimate_normals
 from levelrecon.recon.sampling import gaussian_around, knn_scale, uniform_box
 
 
@@ -29,7 +30,8 @@ class IGRConfig(NeuralConfig):
     lr: float = 2e-3
     lr_schedule: str = "cosine"
     eikonal_weight: float = 0.1
-    normal_weight: float = 1.0  # used only when the cloud has normals
+    normal_weight: float = 1.0  # used only when the cloud has normals (or they are estimated)
+    estimate_normals: bool = False  # estimate and orient normals (as the Poisson baseline does) if absent
     sigma_k: int = 50
     box: float = 1.5  # uniform samples in [-box, box]³ of the normalized cloud
     radius: float = 0.5
@@ -52,6 +54,8 @@ class IGR(Method):
     def setup(self, points: np.ndarray, normals: np.ndarray | None, device: torch.device,
               generator: torch.Generator) -> None:
         self.points = torch.as_tensor(points, dtype=torch.float32, device=device)
+        if normals is None and self.cfg.estimate_normals:
+            normals = estimate_normals(points)
         self.normals = None if normals is None else torch.as_tensor(normals, dtype=torch.float32, device=device)
         self.sigma = torch.as_tensor(knn_scale(points, self.cfg.sigma_k), dtype=torch.float32, device=device)
         self.generator, self.device = generator, device

@@ -9,6 +9,7 @@ import numpy as np
 import trimesh
 
 from levelrecon.recon.methods import Method, MethodConfig
+from levelrecon.recon.normals import estimate_normals
 
 
 @dataclass
@@ -32,14 +33,8 @@ class Poisson(Method):
         c = self.cfg
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
         if normals is None:
-            pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=c.normal_k))
-            try:
-                pcd.orient_normals_consistent_tangent_plane(c.orient_k)
-            except RuntimeError as exc:  # Open3D's Qhull step fails on some small or flat clouds
-                raise RuntimeError(f"Poisson baseline: normal orientation failed ({str(exc).splitlines()[0]})"
-                                   ) from None
-        else:
-            pcd.normals = o3d.utility.Vector3dVector(np.asarray(normals, dtype=np.float64))
+            normals = estimate_normals(points, c.normal_k, c.orient_k)
+        pcd.normals = o3d.utility.Vector3dVector(np.asarray(normals, dtype=np.float64))
         mesh, density = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(pcd, depth=c.poisson_depth)
         if c.density_trim > 0:
             density = np.asarray(density)

@@ -1,0 +1,25 @@
+"""Normals for unoriented clouds: k-NN PCA estimation and consistent orientation (Open3D)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.ndarray:
+    """Unit normals (n, 3) estimated by PCA over k neighbours and oriented consistently.
+
+    Open3D's consistent-tangent-plane orientation fixes the relative signs; the global sign is then
+    chosen so that most normals point away from the centroid (outward for closed, star-like shapes),
+    which is the convention of the SDF methods (F < 0 inside, ∇F outward).
+    """
+    import open3d as o3d  # heavy import, only when normals are needed
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
+    try:
+        pcd.orient_normals_consistent_tangent_plane(orient_k)
+    except RuntimeError as exc:  # Open3D's Qhull step fails on some small or flat clouds
+        raise RuntimeError(f"normal orientation failed ({str(exc).splitlines()[0]})") from None
+    normals = np.asarray(pcd.normals)
+    outward = ((points - points.mean(axis=0)) * normals).sum(axis=1)
+    return -normals if (outward < 0).sum() > (outward > 0).sum() else normals
