@@ -14,12 +14,24 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.
     """
     import open3d as o3d  # heavy import, only when normals are needed
 
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
+    points = np.asarray(points, dtype=np.float64)
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
     try:
         pcd.orient_normals_consistent_tangent_plane(orient_k)
-    except RuntimeError as exc:  # Open3D's Qhull step fails on some small or flat clouds
-        raise RuntimeError(f"normal orientation failed ({str(exc).splitlines()[0]})") from None
+    except RuntimeError:
+        # Qhull's Delaunay step rejects degenerate input (e.g. exactly cospherical points): orient a copy
+        # jittered by 1e-6 of the diagonal, as Qhull's own 'QJ' option would, and keep the original points.
+        rng = np.random.default_rng(0)
+        diag = float(np.linalg.norm(np.ptp(points, axis=0)))
+        noise = rng.normal(0, 1e-6 * diag, points.shape)
+        jittered = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points + noise))
+        jittered.normals = pcd.normals
+        try:
+            jittered.orient_normals_consistent_tangent_plane(orient_k)
+        except RuntimeError as exc:
+            raise RuntimeError(f"normal orientation failed ({str(exc).splitlines()[0][:100]})") from None
+        pcd.normals = jittered.normals
     normals = np.asarray(pcd.normals)
     outward = ((points - points.mean(axis=0)) * normals).sum(axis=1)
     return -normals if (outward < 0).sum() > (outward > 0).sum() else normals
