@@ -109,7 +109,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     result = {"shape": args.shape, "points": args.points, "fit_s": round(fit_s, 1), "level": level,
-              "lipschitz": lip, "config": ckpt.config, "rows": rows, "torch": torch.__version__}
+              "lipschitz": lip, "config": ckpt.config, "rows": rows, "torch": torch.__version__,
+              "torch_threads": torch.get_num_threads()}
     out_dir = REPO / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sparse_meshing.json").write_text(json.dumps(result, indent=2))
@@ -125,8 +126,8 @@ def render(r: dict) -> str:
         f"{r['config']['iters']} steps) fitted in {r['fit_s']:.0f} s to {r['points']:,} area-uniform samples of "
         f"{r['shape']}; mesh level {r['level']:.4f} (the {r['config']['level_quantile']:g} quantile of F over "
         f"the input points), measured Lipschitz bound {r['lipschitz']:.6f}. Grid [-1.1, 1.1]³ in normalized "
-        "units; times in seconds on 2 CPU threads (time.perf_counter); marching cubes (skimage) is the same "
-        "for both.",
+        f"units; times in seconds with {r.get('torch_threads', '?')} torch thread(s) (time.perf_counter); "
+        "marching cubes (skimage) is the same for both.",
         "",
         "| resolution | dense eval | sparse eval | marching cubes | dense total | sparse total | speed-up | "
         "evaluations sparse / dense | identical mesh | faces | Chamfer-L1 ÷ diag | F-score@1% |",
