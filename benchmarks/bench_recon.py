@@ -134,7 +134,8 @@ def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> No
              f"independent sample sets of the ground truth itself; time = whole-process wall seconds of "
              f"`fit` + `mesh`."
              + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
-    head = "| shape | points | floor | " + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods)
+    head = ("| shape | points | floor | "
+            + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods) + " |")
     lines += [head, "|" + "---|" * (3 + 3 * len(methods))]
     keys = list(dict.fromkeys((r["shape"], r["points"]) for r in rows))
     for shape, n in keys:
