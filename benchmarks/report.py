@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TAGS = {"recon": "", "methods": "", "ocsdf_rest": "", "ocsdf_fandisk": "", "igr_normals": "+normals"}
+TAGS = {"recon": "", "methods": "", "methods2": "", "ocsdf_rest": "", "ocsdf_fandisk": "",
+        "igr_normals": "+normals"}
 
 
 def main() -> None:
