@@ -155,3 +155,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(in_tmp, sphere_cloud):
     ckpt = load_checkpoint(in_tmp / "r" / "model.pt")
     assert 0 < ckpt.step < 5000
     assert json.loads((in_tmp / "r" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_surface_samples_of_a_mesh_input(in_tmp):
+    r = run("fit", DATA / "bunny_closed_3k.off", "--surface-samples", "500", *TINY, "-q", "-o", "s")
+    assert r.exit_code == 0, r.output
+    assert json.loads((in_tmp / "s" / "run.json").read_text())["n_points"] == 500
+    one_line_error(run("fit", DATA / "bunny_20k.ply", "--surface-samples", "500", *TINY, "-o", "t"),
+                   "bunny_20k.ply", "needs a mesh input")
+    assert not (in_tmp / "t").exists()

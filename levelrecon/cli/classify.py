@@ -12,6 +12,21 @@ from levelrecon.cli import console
 from levelrecon.cli.options import device_option, force_option, quiet_option, write_json
 
 
+def training_run_options(f: Callable) -> Callable:
+    """Seed, data, model output, device and output switches shared by the training subcommands."""
+    for option in reversed([
+        click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, batches, training draw."),
+        data_options,
+        click.option("-o", "--output", type=click.Path(path_type=Path), help="Save the trained model (.pt)."),
+        device_option,
+        force_option,
+        quiet_option,
+        click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout)."),
+    ]):
+        f = option(f)
+    return f
+
+
 def data_options(f: Callable) -> Callable:
     """Where data comes from and how it is split; shared by every subcommand that reads DATA."""
     options = [
@@ -123,13 +138,7 @@ Examples:
 @click.option("--alpha", type=float, default=-1.0, show_default=True, help="Exponent α of the margin term.")
 @click.option("--ramp", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Fraction of training over which λ grows linearly from 0.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, batches, training draw.")
-@data_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Save the trained model (.pt).")
-@device_option
-@force_option
-@quiet_option
-@click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
+@training_run_options
 def svm(data: str, loss: str, compare: bool, arch: str, width: int, depth: int, steps: int, batch: int,
         lr: float, lam: float, alpha: float, ramp: float, seed: int, output: Path | None, device: str,
         force: bool, quiet: bool, json_out: str | None, **data_opts: Any) -> None:
@@ -206,13 +215,7 @@ Examples:
               help="PGD steps of the evaluation attacks.")
 @click.option("--attack-size", type=click.IntRange(1), default=1000, show_default=True,
               help="Test examples attacked (the first ones of the test part).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Initial weights, batches, training draw.")
-@data_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Save the trained model (.pt).")
-@device_option
-@force_option
-@quiet_option
-@click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
+@training_run_options
 def robust(data: str, eps: float, method: str, compare: bool, arch: str | None, width: int, depth: int,
            epochs: float, batch: int, lr: float, eps_train: float | None, train_steps: int, lam: float,
            ramp: float, attack_steps: int, attack_size: int, seed: int, output: Path | None, device: str,

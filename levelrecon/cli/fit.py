@@ -59,6 +59,7 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int 
     from levelrecon.errors import InputError
     from levelrecon.recon.fit import fit_cloud
     from levelrecon.recon.io import load_points
+    from levelrecon.recon.sampling import surface_cloud
 
     if curve:
         if click.get_current_context().get_parameter_source("method").name != "DEFAULT" and method != "levelset":
@@ -66,7 +67,7 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int 
         method = "levelset"
     cloud_data = load_points(cloud)
     if surface_samples:
-        cloud_data = _surface_samples(cloud, cloud_data, surface_samples, seed or 0)
+        cloud_data = surface_cloud(cloud_data, surface_samples, seed or 0, str(cloud))
     overrides = {"iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
                  **({"curve": True} if curve else {}), **parse_set(extra)}
     target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
@@ -104,15 +105,3 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int 
     if result.interrupted:
         raise SystemExit(130)
 
-
-def _surface_samples(path: Path, cloud, n: int, seed: int):  # noqa: ANN001, ANN202
-    import trimesh
-
-    from levelrecon.errors import InputError
-    from levelrecon.recon.io import PointCloud
-    from levelrecon.recon.sampling import sample_surface
-
-    if not cloud.is_mesh:
-        raise InputError(f"{path}: --surface-samples needs a mesh input, this file has no faces")
-    pts, nrm = sample_surface(trimesh.Trimesh(cloud.points, cloud.faces, process=False), n, seed=seed)
-    return PointCloud(pts, None)

@@ -24,14 +24,12 @@ class EvalInputs:
 
 def _as_samples(path: Path, n: int, seed: int) -> SurfaceSamples:
     """A mesh becomes n area-uniform samples, a polyline n length-uniform samples; a cloud is used as is."""
-    import trimesh
-
     curve = load_polyline(path) if path.is_file() else None
     if curve is not None:
         return SurfaceSamples(sample_polyline(*curve, n, seed), None, "curve samples")
     cloud = load_points(path)
     if cloud.is_mesh:
-        return SurfaceSamples.from_mesh(trimesh.Trimesh(cloud.points, cloud.faces, process=False), n, seed)
+        return SurfaceSamples.from_mesh(cloud.as_mesh(), n, seed)
     return SurfaceSamples(cloud.points, cloud.normals, "points")
 
 

@@ -36,9 +36,7 @@ def describe(path: Path) -> dict[str, Any]:
         "diagonal": float(np.linalg.norm(hi - lo)),
     }
     if cloud.is_mesh:
-        import trimesh
-
-        mesh = trimesh.Trimesh(cloud.points, cloud.faces, process=False)
+        mesh = cloud.as_mesh()
         merged = mesh.copy()
         merged.merge_vertices()
         out["area"] = float(mesh.area)

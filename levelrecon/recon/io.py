@@ -43,6 +43,10 @@ class PointCloud:
     def is_mesh(self) -> bool:
         return self.faces is not None and len(self.faces) > 0
 
+    def as_mesh(self) -> trimesh.Trimesh:
+        """The triangle mesh (vertices in file order, nothing merged); only valid when `is_mesh`."""
+        return trimesh.Trimesh(self.points, self.faces, process=False)
+
 
 RawArrays = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
@@ -271,7 +275,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     cloud = load_points(path, min_points=3)
     if not cloud.is_mesh:
         raise InputError(f"{path}: file holds no triangles (a point cloud, not a mesh)")
-    return trimesh.Trimesh(cloud.points, cloud.faces, process=False)
+    return cloud.as_mesh()
 
 
 # ---------------------------------------------------------------------------------------------- writers

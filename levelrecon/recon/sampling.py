@@ -7,6 +7,9 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from levelrecon.errors import InputError
+from levelrecon.recon.io import PointCloud
+
 
 def knn_scale(points: np.ndarray, k: int = 50, tree: cKDTree | None = None) -> np.ndarray:
     """Distance from each point to its k-th nearest neighbour (SAL/IGR local sample scale), (n,)."""
@@ -38,6 +41,14 @@ def sample_surface(mesh: trimesh.Trimesh, n: int, seed: int = 0) -> tuple[np.nda
         raise ValueError("mesh has no area to sample")
     pts, face_idx = trimesh.sample.sample_surface(mesh, n, seed=seed)
     return np.asarray(pts, dtype=np.float64), np.asarray(mesh.face_normals[face_idx], dtype=np.float64)
+
+
+def surface_cloud(cloud: PointCloud, n: int, seed: int = 0, source: str = "input") -> PointCloud:
+    """n area-uniform samples of a mesh input, as a cloud (for `fit --surface-samples`)."""
+    if not cloud.is_mesh:
+        raise InputError(f"{source}: --surface-samples needs a mesh input, this file has no faces")
+    pts, _ = sample_surface(cloud.as_mesh(), n, seed=seed)
+    return PointCloud(pts, None)
 
 
 def add_noise(points: np.ndarray, sigma_fraction: float, seed: int = 0) -> np.ndarray:
