@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from conftest import one_line_error, run, sphere_points
 
-from levelrecon.recon.curves import curve_cloud, extract_curve, farthest_point_sampling, sample_polyline
+from levelrecon.errors import InputError
+from levelrecon.recon.curves import (curve_cloud, extract_curve, farthest_point_sampling, sample_polyline,
+                                     trim_to_data)
 from levelrecon.recon.io import load_polyline, write_points, write_polyline
 
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
@@ -47,6 +49,23 @@ def test_curve_extraction_of_two_planes():
     assert samples[:, 0].min() < -0.8 and samples[:, 0].max() > 0.8
 
 
+def test_trim_drops_the_closing_side_the_data_does_not_support():
+    """A closed square polyline; data on three sides only: the fourth side goes, the rest stays connected."""
+    t = np.linspace(0, 1, 41)[:-1]
+    corners = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=float)
+    verts = np.concatenate([a + t[:, None] * (b - a) for a, b in zip(corners[:-1], corners[1:])])
+    edges = np.column_stack([np.arange(160), (np.arange(160) + 1) % 160])
+    data = verts[:121:4] + np.random.default_rng(0).normal(0, 0.002, (31, 3))  # sides 1-3, spacing 0.1
+    v, e, dropped = trim_to_data(verts, edges, data, factor=3.0)
+    assert 15 <= dropped <= 20  # side 4 (40 edges) minus 3 spacings (0.3) kept at each end: ~16 edges
+    assert np.abs(v[:, 0]).max() <= 1.0 and v[:, 1].min() >= 0
+    assert not ((v[:, 0] < 0.05) & (v[:, 1] > 0.35) & (v[:, 1] < 0.65)).any()  # the middle of side 4 is gone
+    np.testing.assert_allclose(np.linalg.norm(v[e[:, 1]] - v[e[:, 0]], axis=1), 0.025)  # edges kept intact
+    assert e.max() == len(v) - 1 and len(np.unique(e)) == len(v)  # reindexed, no orphan vertices
+    with pytest.raises(InputError, match="farther than"):
+        trim_to_data(verts + 5.0, edges, data)
+
+
 def test_curve_generator_and_polyline_round_trip(tmp_path):
     pts, dense = curve_cloud(300, noise=0.0, seed=2)
     assert pts.shape == (300, 3)
@@ -70,7 +89,13 @@ def test_curve_cli_flow(in_tmp):
     r = run("mesh", "-o", "curve.ply", "--resolution", "32")
     assert r.exit_code == 0, r.output
     assert "curve with" in r.stderr
-    assert load_polyline(in_tmp / "curve.ply") is not None
+    assert run("mesh", "-o", "raw.ply", "--resolution", "32", "--curve-trim", "0", "-q").exit_code == 0
+    (v, e), (v_raw, e_raw) = load_polyline(in_tmp / "curve.ply"), load_polyline(in_tmp / "raw.ply")
+    assert 0 < len(e) <= len(e_raw)
+    data = np.loadtxt(in_tmp / "c.xyz")
+    spacing = np.median(np.sort(np.linalg.norm(data[:, None] - data[None], axis=-1), axis=1)[:, 1])
+    d = np.linalg.norm(v[:, None] - data[None], axis=-1).min(axis=1)
+    assert d.max() <= 3 * spacing + 1e-5  # the default trim: every kept vertex within 3 spacings of the input
     r = run("eval", "curve.ply", "--gt", "gt.obj", "--json", "-", "--samples", "2000")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["recon_kind"] == "curve samples"

@@ -29,11 +29,14 @@ Examples:
 @click.option("--largest-component", is_flag=True, help="Keep only the connected component with most faces.")
 @click.option("--chunk", type=click.IntRange(1024), default=65536, show_default=True,
               help="Grid points evaluated at once (bounds memory).")
+@click.option("--curve-trim", type=click.FloatRange(0), default=3.0, show_default=True,
+              help="Curve runs: drop pieces farther than this many input point spacings from the input (0: keep all).")
 @device_option
 @force_option
 @quiet_option
 def mesh(source: Path | None, output: Path | None, resolution: int, level: float | None, bound: float,
-         largest_component: bool, chunk: int, device: str, force: bool, quiet: bool) -> None:
+         largest_component: bool, chunk: int, curve_trim: float, device: str, force: bool,
+         quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 
     The mesh is written in the input cloud's original coordinates. For a curve network (two outputs)
@@ -50,7 +53,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
     check_output(output, force)  # refuse an existing output before the slow part
     with console.ProgressReporter("mesh: evaluating grid", resolution**3, quiet=quiet) as bar:
         result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
-                                  progress=lambda done, total: bar(done, total))
+                                  progress=lambda done, total: bar(done, total), curve_trim=curve_trim)
     if result.curve is not None:
         write_polyline(*result.curve, output, force=True)
     else:
@@ -60,7 +63,8 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
         runs.write_run_info(run_dir, {**info, "mesh": str(output.resolve())})
     if not quiet and result.curve is not None:
         verts, edges = result.curve
-        console.err.print(f"{result.method}: curve with {len(verts)} vertices, {len(edges)} edges -> {output}")
+        trimmed = f" ({result.trimmed} far from the data dropped)" if result.trimmed else ""
+        console.err.print(f"{result.method}: curve with {len(verts)} vertices, {len(edges)} edges{trimmed} -> {output}")
     elif not quiet:
         m = result.mesh
         level_txt = f" at level {result.level:g}" if result.level is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError
 from levelrecon.recon.meshing import FieldFn, ProgressFn, evaluate_grid, extract_mesh
@@ -74,6 +75,25 @@ def extract_curve(field: FieldFn, resolution: int, bounds: tuple[float, float] =
         if len(ends) == 2:
             edges.append((ends[0], ends[1]))
     return np.asarray(verts), np.asarray(edges, dtype=np.int64)
+
+
+def trim_to_data(vertices: np.ndarray, edges: np.ndarray, points: np.ndarray,
+                 factor: float = 3.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Drop polyline edges with an end farther than `factor` × the data's median spacing from every point.
+
+    {F₁ = 0} ∩ {F₂ = 0} of an open curve can close through empty space between its ends; no data
+    supports such pieces. Returns (vertices, edges, number of edges dropped); unused vertices go too.
+    """
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points, k=2)[0][:, 1]))
+    near = tree.query(vertices, k=1)[0] <= factor * spacing
+    keep = near[edges].all(axis=1)
+    if not keep.any():
+        raise InputError(f"every piece of the curve is farther than {factor:g} × the point spacing from the data")
+    used = np.unique(edges[keep])
+    remap = np.full(len(vertices), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return vertices[used], remap[edges[keep]], int((~keep).sum())
 
 
 def sample_polyline(vertices: np.ndarray, edges: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

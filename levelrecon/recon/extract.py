@@ -11,7 +11,7 @@ import trimesh
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.curves import extract_curve
+from levelrecon.recon.curves import extract_curve, trim_to_data
 from levelrecon.recon.fit import resolve_device
 from levelrecon.recon.io import load_mesh
 from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
@@ -27,20 +27,25 @@ class Extracted:
     level: float | None
     resolution: int | None
     curve: tuple[np.ndarray, np.ndarray] | None = None
+    trimmed: int = 0  # curve edges dropped as unsupported by the data
 
 
 def mesh_from_source(source: Path, resolution: int = 128, level: float | None = None, bound: float = 1.1,
                      keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
-                     progress: ProgressFn | None = None) -> Extracted:
+                     progress: ProgressFn | None = None, curve_trim: float = 3.0) -> Extracted:
     """Mesh of a run directory or checkpoint file.
 
     Neural runs: grid evaluation in normalized coordinates over [-bound, bound]³, marching cubes at
     `level` (default: the method's level stored in the checkpoint, 0 for SDF methods).
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
+    Curves of a run directory lose the pieces farther than `curve_trim` × the input's point spacing from
+    the input (0: keep all); a bare checkpoint has no input to compare with.
     """
+    run_dir = None
     if source.is_file() and source.suffix == ".pt":
         ckpt_path = source
     else:
+        run_dir = source
         info = runs.read_run_info(source)
         if (source / runs.SURFACE).is_file():
             mesh = load_mesh(source / runs.SURFACE)
@@ -53,7 +58,10 @@ def mesh_from_source(source: Path, resolution: int = 128, level: float | None = 
     if method.n_outputs == 2:
         verts, edges = extract_curve(torch_field(model, output=None), resolution, (-bound, bound),
                                      progress=progress)
-        return Extracted(None, ckpt.method, 0.0, resolution, (ckpt.normalization.invert(verts), edges))
+        verts, dropped = ckpt.normalization.invert(verts), 0
+        if curve_trim > 0 and run_dir is not None and (run_dir / runs.INPUT).is_file():
+            verts, edges, dropped = trim_to_data(verts, edges, np.load(run_dir / runs.INPUT), curve_trim)
+        return Extracted(None, ckpt.method, 0.0, resolution, (verts, edges), dropped)
     lvl = method.mesh_level() if level is None else float(level)
     lipschitz = method.lipschitz_bound(model)
     if lipschitz is None:
