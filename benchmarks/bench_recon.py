@@ -53,6 +53,8 @@ def main() -> None:
                     help="only redraw the PNGs of --render shapes from an earlier run's outputs and JSON")
     ap.add_argument("--samples", type=int, default=30000, help="surface samples per mesh for the metrics")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out"))
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows already in the result file and run only the missing ones")
     args = ap.parse_args()
 
     meshes_dir = Path(args.data) / "meshes"
@@ -64,8 +66,9 @@ def main() -> None:
     out_dir = REPO / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = [sys.executable, "-m", "levelrecon"]
-    rows = []
     results_path = out_dir / f"{args.tag}.json"
+    rows = json.loads(results_path.read_text())["rows"] if args.resume and results_path.exists() else []
+    done = {(r["shape"], r["points"], r["method"]) for r in rows}
     if args.render_only:
         for row in json.loads(results_path.read_text())["rows"]:
             if row["shape"] in args.render.split(","):
@@ -82,6 +85,8 @@ def main() -> None:
             subprocess.run(exe + ["sample", str(shape), "-n", str(n), "--noise", str(args.noise), "--seed", "1",
                                   "-o", str(cloud), "--force"], check=True, capture_output=True)
             for method in args.methods.split(","):
+                if (shape.stem, n, method) in done:
+                    continue
                 run_dir = work / f"{shape.stem}_{n}_{method}"
                 extra = args.fit_args.split() if method != "poisson" else []
                 fit_s, fit_mb, _ = timed(exe + ["fit", str(cloud), "--method", method, "-o", str(run_dir),

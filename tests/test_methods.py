@@ -9,8 +9,7 @@ import pytest
 from conftest import one_line_error, run, sphere_points
 
 from levelrecon.errors import InputError
-from levelrecon.recon.curves import (curve_cloud, extract_curve, farthest_point_sampling, sample_polyline,
-                                     trim_to_data)
+from levelrecon.recon.curves import curve_cloud, extract_curve, farthest_point_sampling, sample_polyline, trim_to_data
 from levelrecon.recon.io import load_polyline, write_points, write_polyline
 
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
@@ -53,7 +52,7 @@ def test_trim_drops_the_closing_side_the_data_does_not_support():
     """A closed square polyline; data on three sides only: the fourth side goes, the rest stays connected."""
     t = np.linspace(0, 1, 41)[:-1]
     corners = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=float)
-    verts = np.concatenate([a + t[:, None] * (b - a) for a, b in zip(corners[:-1], corners[1:])])
+    verts = np.concatenate([a + t[:, None] * (b - a) for a, b in zip(corners[:-1], corners[1:], strict=True)])
     edges = np.column_stack([np.arange(160), (np.arange(160) + 1) % 160])
     data = verts[:121:4] + np.random.default_rng(0).normal(0, 0.002, (31, 3))  # sides 1-3, spacing 0.1
     v, e, dropped = trim_to_data(verts, edges, data, factor=3.0)
@@ -90,7 +89,7 @@ def test_curve_cli_flow(in_tmp):
     assert r.exit_code == 0, r.output
     assert "curve with" in r.stderr
     assert run("mesh", "-o", "raw.ply", "--resolution", "32", "--curve-trim", "0", "-q").exit_code == 0
-    (v, e), (v_raw, e_raw) = load_polyline(in_tmp / "curve.ply"), load_polyline(in_tmp / "raw.ply")
+    (v, e), (_, e_raw) = load_polyline(in_tmp / "curve.ply"), load_polyline(in_tmp / "raw.ply")
     assert 0 < len(e) <= len(e_raw)
     data = np.loadtxt(in_tmp / "c.xyz")
     spacing = np.median(np.sort(np.linalg.norm(data[:, None] - data[None], axis=-1), axis=1)[:, 1])
