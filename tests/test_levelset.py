@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
+from levelrecon.models.losses import orthonormal_frame_loss
 from levelrecon.models.mlp import ImplicitMLP
 
 
@@ -55,6 +56,17 @@ def test_projection_onto_intersection_of_two_planes():
     direction = torch.linalg.cross(A[0], A[1])
     # the displacement is orthogonal to the line's direction (closest point)
     torch.testing.assert_close((p - x) @ direction, torch.zeros(50), atol=1e-5, rtol=0)
+
+
+def test_orthonormal_frame_loss_is_zero_only_for_unit_orthogonal_gradients():
+    """Unit normals at right angles score 0; unit normals at angle cos score 2 cos²; one gradient of length 2, 9."""
+    _, jac = value_and_jacobian(lambda x: x[:, :2] * torch.tensor([1.0, 1.0]), torch.randn(20, 3))
+    assert orthonormal_frame_loss(jac).item() == pytest.approx(0.0, abs=1e-10)
+    a, cos = torch.tensor([1.0, 0.0, 0.0]), 0.9
+    b = torch.tensor([cos, (1 - cos**2) ** 0.5, 0.0])  # unit, but nearly parallel to a
+    jac = torch.stack([a, b])[None].expand(5, 2, 3)
+    assert orthonormal_frame_loss(jac).item() == pytest.approx(2 * cos**2)  # the two off-diagonal entries
+    assert orthonormal_frame_loss(2 * torch.eye(3)[None, :1]).item() == pytest.approx(9.0)  # (‖∇F‖² − 1)²
 
 
 def test_failed_points_keep_their_level():

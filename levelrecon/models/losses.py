@@ -43,3 +43,15 @@ def normal_loss(grad: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
 def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Paper 1, Eq. 13: mean | d(p(θ), X) − |t| | for samples p of the level set t."""
     return (dist - torch.as_tensor(level, dtype=dist.dtype, device=dist.device).abs()).abs().mean()
+
+
+def orthonormal_frame_loss(jac: torch.Tensor) -> torch.Tensor:
+    """mean ‖J Jᵀ − I‖²_F for input Jacobians jac (n, l, 3): unit, mutually orthogonal gradients.
+
+    For one output it is an Eikonal term; for a curve {F₁ = 0} ∩ {F₂ = 0} it keeps the two zero sets
+    crossing at right angles, so the intersection stays transversal (marching cubes sees it and the
+    pseudo-inverse Newton step stays well conditioned) instead of two nearly tangent sheets.
+    """
+    gram = jac @ jac.transpose(1, 2)
+    eye = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
+    return ((gram - eye) ** 2).sum(dim=(1, 2)).mean()

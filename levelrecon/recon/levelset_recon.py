@@ -7,7 +7,8 @@ Every sample is re-attached to θ by the sample network p(θ) and pulled so that
 cloud equals |c| (so level sets become distance level sets); λ·mean |F(xᵢ)| keeps the data on {F = 0},
 with λ growing over training (paper: 1 → 5).
 
-With `curve=true` the network has two outputs, T = {0}, and the curve is {F₁ = 0} ∩ {F₂ = 0}.
+With `curve=true` the network has two outputs, T = {0}, and the curve is {F₁ = 0} ∩ {F₂ = 0}; a term
+frame_weight·mean ‖J Jᵀ − I‖² at the data points keeps the two zero sets crossing transversally.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from levelrecon.models.levelset import project_to_level, sample_network
-from levelrecon.models.losses import distance_to_level_loss
+from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.methods import Method, NeuralConfig
 from levelrecon.recon.sampling import gaussian_around, uniform_box
@@ -44,6 +45,7 @@ class LevelSetConfig(NeuralConfig):
     radius: float = 0.5
     concat_input: bool = False  # the reference concatenates xyz to every hidden layer
     curve: bool = False
+    frame_weight: float = 0.1  # curves only: weight of the orthonormal-gradient term at the data points
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {},
@@ -105,7 +107,15 @@ class LevelSet(Method):
             target = level if level.dim() == 1 else level.norm(dim=-1)
             levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), target)
         lam = c.lambda_start + (c.lambda_end - c.lambda_start) * step / max(1, c.iters - 1)
-        data = model(self._pick(half)).abs().sum(dim=-1).mean()
+        x = self._pick(half).requires_grad_(self.n_outputs > 1)
+        f = model(x)
+        data = f.abs().sum(dim=-1).mean()
         loss = levels_term + lam * data
-        return loss, {"loss": float(loss.detach()), "levels": float(levels_term.detach()),
-                      "data": float(data.detach()), "converged": float(converged.float().mean())}
+        logs = {"levels": float(levels_term.detach()), "data": float(data.detach())}
+        if self.n_outputs > 1 and c.frame_weight > 0:
+            jac = torch.stack([torch.autograd.grad(f[:, k].sum(), x, create_graph=True)[0]
+                               for k in range(self.n_outputs)], dim=1)
+            frame = orthonormal_frame_loss(jac)
+            loss = loss + c.frame_weight * frame
+            logs["frame"] = float(frame.detach())
+        return loss, {"loss": float(loss.detach()), **logs, "converged": float(converged.float().mean())}

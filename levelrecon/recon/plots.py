@@ -109,18 +109,24 @@ def plot_slice(values: np.ndarray, bounds: tuple[float, float], path: Path, axis
 
 def render_curve(points: np.ndarray, vertices: np.ndarray, edges: np.ndarray, path: Path, title: str = "",
                  truth: np.ndarray | None = None) -> None:
-    """Input points, the recovered polyline (and optionally the true curve) in one 3-D view."""
+    """Input points (left) and the recovered polyline (right), each over the true curve when given: side by
+    side, because at figure size the points hide a curve drawn through them."""
     from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
     plt = _pyplot()
-    fig = plt.figure(figsize=(5.5, 5), dpi=110)
-    ax = fig.add_subplot(projection="3d")
-    if truth is not None:
-        ax.plot(*truth.T, color="0.6", lw=3, alpha=0.5, label="true curve")
-    ax.scatter(*points.T, s=6, c="k", depthshade=False, label="input points")
-    ax.add_collection3d(Line3DCollection(vertices[edges], colors="tab:red", linewidths=1.5, label="recovered"))
-    ax.legend(loc="upper left", fontsize=7)
-    ax.set_title(title, fontsize=9)
+    fig = plt.figure(figsize=(9, 4.5), dpi=110)
+    lo, hi = np.vstack([points, vertices]).min(axis=0), np.vstack([points, vertices]).max(axis=0)
+    for i, name in enumerate(("input points", "recovered")):
+        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+        if truth is not None:
+            ax.plot(*truth.T, color="0.6", lw=3, alpha=0.5, label="true curve")
+        if i == 0:
+            ax.scatter(*points.T, s=4, c="k", depthshade=False, label=name)
+        else:
+            ax.add_collection3d(Line3DCollection(vertices[edges], colors="tab:red", linewidths=1.5, label=name))
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), zlim=(lo[2], hi[2]))
+        ax.legend(loc="upper left", fontsize=7)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
