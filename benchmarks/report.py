@@ -18,6 +18,10 @@ def cell(r: dict) -> str:
     return f"{r['chamfer_l1_rel']:.5f} ({r['hausdorff_rel']:.3f})"
 
 
+def seconds(r: dict) -> str:
+    return f"{r['fit_s'] + r['mesh_s']:.0f}"
+
+
 def longer_budget(rows: dict[tuple[str, int], dict[str, dict]]) -> list[str]:
     """The long-budget rows beside the default-budget ones of the same shape, size and method."""
     path = RESULTS / f"{LONG}.json"
@@ -30,8 +34,7 @@ def longer_budget(rows: dict[tuple[str, int], dict[str, dict]]) -> list[str]:
     for r in sorted(data["rows"], key=lambda r: (r["shape"], -r["points"], r["method"])):
         base = rows.get((r["shape"], r["points"]), {}).get(r["method"])
         cells = [r["shape"], f"{r['points']:,}", r["method"],
-                 cell(base) if base else "–", f"{base['fit_s'] + base['mesh_s']:.0f}" if base else "–",
-                 cell(r), f"{r['fit_s'] + r['mesh_s']:.0f}"]
+                 cell(base) if base else "–", seconds(base) if base else "–", cell(r), seconds(r)]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -72,7 +75,7 @@ def main() -> None:
     for (shape, n) in sorted(rows, key=lambda k: (k[0], -k[1])):
         got = rows[(shape, n)]
         out.append("| " + " | ".join([shape, f"{n:,}"] + [
-            f"{got[m]['fit_s'] + got[m]['mesh_s']:.0f}" if m in got else "–" for m in methods]) + " |")
+            seconds(got[m]) if m in got else "–" for m in methods]) + " |")
     out += longer_budget(rows)
     (RESULTS / "summary.md").write_text("\n".join(out) + "\n")
     print("\n".join(out))

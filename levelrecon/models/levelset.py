@@ -25,6 +25,16 @@ def input_gradient(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) 
     return torch.autograd.grad(f.sum(), x, create_graph=create_graph)[0]
 
 
+def input_jacobian(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """DₓF (n, l, 3) for f = F(x) (n, l) computed from x (n, 3) with requires_grad, one backward per output.
+
+    create_graph=True keeps it differentiable with respect to the parameters (the curve frame term).
+    """
+    rows = [torch.autograd.grad(f[:, k].sum(), x, create_graph=create_graph,
+                                retain_graph=create_graph or k < f.shape[1] - 1)[0] for k in range(f.shape[1])]
+    return torch.stack(rows, dim=1)
+
+
 def value_and_jacobian(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """F(x) as (n, l) and its input Jacobian (n, l, 3), both detached."""
     with torch.enable_grad():
@@ -32,9 +42,8 @@ def value_and_jacobian(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, tor
         f = field(x)
         if f.dim() == 1:
             f = f[:, None]
-        rows = [torch.autograd.grad(f[:, k].sum(), x, retain_graph=k < f.shape[1] - 1)[0]
-                for k in range(f.shape[1])]
-    return f.detach(), torch.stack(rows, dim=1).detach()
+        jac = input_jacobian(f, x, create_graph=False)
+    return f.detach(), jac.detach()
 
 
 def newton_direction(f: torch.Tensor, jac: torch.Tensor, level: torch.Tensor | float) -> torch.Tensor:

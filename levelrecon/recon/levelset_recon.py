@@ -21,7 +21,7 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
-from levelrecon.models.levelset import project_to_level, sample_network
+from levelrecon.models.levelset import input_jacobian, project_to_level, sample_network
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.methods import Method, NeuralConfig
@@ -113,9 +113,7 @@ class LevelSet(Method):
         loss = levels_term + lam * data
         logs = {"levels": float(levels_term.detach()), "data": float(data.detach())}
         if self.n_outputs > 1 and c.frame_weight > 0:
-            jac = torch.stack([torch.autograd.grad(f[:, k].sum(), x, create_graph=True)[0]
-                               for k in range(self.n_outputs)], dim=1)
-            frame = orthonormal_frame_loss(jac)
+            frame = orthonormal_frame_loss(input_jacobian(f, x))
             loss = loss + c.frame_weight * frame
             logs["frame"] = float(frame.detach())
         return loss, {"loss": float(loss.detach()), **logs, "converged": float(converged.float().mean())}

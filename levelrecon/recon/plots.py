@@ -115,7 +115,8 @@ def render_curve(points: np.ndarray, vertices: np.ndarray, edges: np.ndarray, pa
 
     plt = _pyplot()
     fig = plt.figure(figsize=(9, 4.5), dpi=110)
-    lo, hi = np.vstack([points, vertices]).min(axis=0), np.vstack([points, vertices]).max(axis=0)
+    both = np.vstack([points, vertices])
+    lo, hi = both.min(axis=0), both.max(axis=0)
     for i, name in enumerate(("input points", "recovered")):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
         if truth is not None:
