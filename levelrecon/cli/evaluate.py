@@ -11,9 +11,21 @@ from levelrecon.cli import console
 from levelrecon.cli.options import force_option, write_json
 from levelrecon.errors import InputError
 
-CONVENTION = ("Chamfer-L1 = ½(mean recon→ref + mean ref→recon) of nearest-neighbour distances "
+CONVENTION = ("Chamfer-L1 = ½(mean recon→ref + mean ref→recon) of the directed distances "
               "(ONet/IGR convention); Chamfer-L2 the same with squared distances; "
               "Hausdorff = max of both directed maxima.")
+DISTANCES = ("auto", "point-to-surface", "sample-to-sample")  # recon.metrics.DISTANCES (torch-free import here)
+
+
+def _distance_line(result: dict) -> str:
+    """Which distance convention produced the numbers, with the sample counts (DESIGN §3)."""
+    if result["distance"] == "point-to-surface":
+        return (f"Distances point-to-surface: {result['n_recon']:,} area-uniform samples of the reconstruction "
+                f"against the reference's triangles, {result['n_ref']:,} of the reference against the "
+                f"reconstruction's; diagonal {result['diagonal']:.6g}.")
+    return (f"Distances sample-to-sample: nearest neighbours between {result['n_recon']:,} "
+            f"{result['recon_kind']} of the reconstruction and {result['n_ref']:,} {result['ref_kind']} of the "
+            f"reference (a sampling floor, see docs/metrics.md); diagonal {result['diagonal']:.6g}.")
 
 
 def _parse_tau(value: str | None) -> tuple[float | None, float]:
@@ -39,6 +51,7 @@ Examples:
   levelrecon eval --chamfer                        # latest run's mesh vs its input cloud
   levelrecon eval mesh.ply --gt bunny.off --chamfer --hausdorff --fscore 1%
   levelrecon eval runs/bunny_sal_1 --gt gt.obj --samples 100000 --json metrics.json
+  levelrecon eval mesh.ply --gt bunny.off --distance sample-to-sample   # the older, floored form
 """)
 @click.argument("target", required=False, type=click.Path(path_type=Path))
 @click.option("--gt", type=click.Path(path_type=Path),
@@ -50,15 +63,21 @@ Examples:
 @click.option("--samples", type=click.IntRange(100), default=30000, show_default=True,
               help="Area-uniform samples per mesh.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the surface sampling.")
+@click.option("--distance", type=click.Choice(DISTANCES), default="auto", show_default=True,
+              help="point-to-surface: samples of each mesh against the other's triangles (needs meshes on "
+                   "both sides); sample-to-sample: nearest neighbours between samples; auto: point-to-surface "
+                   "when both sides are meshes.")
 @click.option("--json", "json_out", metavar="FILE", help="Write all metrics as JSON ('-' for stdout).")
 @force_option
 def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: bool, fscore: str | None,
-             samples: int, seed: int, json_out: str | None, force: bool) -> None:
+             samples: int, seed: int, distance: str, json_out: str | None, force: bool) -> None:
     """Measure the mesh TARGET (a mesh file or run directory; default: the latest run's mesh).
 
     Without --gt the reference is the run's input cloud, and the one-sided input→mesh distance is the
     figure that says how well the surface explains the data. Values are in the input's units and
-    divided by the reference's bounding-box diagonal. Without metric flags, all are printed.
+    divided by the reference's bounding-box diagonal. Without metric flags, all are printed. A mesh
+    against a mesh is measured point-to-surface (the same mesh gives 0); against a cloud or a curve,
+    sample-to-sample.
     """
     from levelrecon.recon.evaluation import evaluate as run_eval
 
@@ -67,7 +86,7 @@ def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: boo
         from levelrecon.recon.io import check_output
 
         check_output(Path(json_out), force)
-    result = run_eval(target, gt, samples, seed, tau, frac)
+    result = run_eval(target, gt, samples, seed, tau, frac, distance)
     show_all = not (chamfer or hausdorff or fscore)
     rows: list[tuple[str, str]] = []
     if chamfer or show_all:
@@ -91,6 +110,5 @@ def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: boo
         rel = result.get(f"{key}_rel")
         table.add_row(label, f"{result[key]:.6g}", f"{rel:.6g}" if rel is not None else "")
     console.out.print(table)
-    console.out.print(f"reconstruction: {result['n_recon']:,} {result['recon_kind']}; reference: "
-                      f"{result['n_ref']:,} {result['ref_kind']}; diagonal {result['diagonal']:.6g}.")
+    console.out.print(_distance_line(result))
     console.out.print(CONVENTION)

@@ -11,7 +11,7 @@ from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.curves import sample_polyline
 from levelrecon.recon.io import load_points, load_polyline
-from levelrecon.recon.metrics import SurfaceSamples, compare
+from levelrecon.recon.metrics import Distance, SurfaceSamples, compare
 
 
 @dataclass
@@ -23,7 +23,8 @@ class EvalInputs:
 
 
 def _as_samples(path: Path, n: int, seed: int) -> SurfaceSamples:
-    """A mesh becomes n area-uniform samples, a polyline n length-uniform samples; a cloud is used as is."""
+    """A mesh becomes n area-uniform samples (keeping its triangles), a polyline n length-uniform samples;
+    a cloud is used as is."""
     curve = load_polyline(path) if path.is_file() else None
     if curve is not None:
         return SurfaceSamples(sample_polyline(*curve, n, seed), None, "curve samples")
@@ -61,7 +62,8 @@ def resolve_inputs(target: Path | None, gt: Path | None, n_samples: int, seed: i
 
 
 def evaluate(target: Path | None, gt: Path | None, n_samples: int = 30000, seed: int = 0,
-             tau: float | None = None, tau_fraction: float = 0.01) -> dict:
+             tau: float | None = None, tau_fraction: float = 0.01, distance: Distance = "auto") -> dict:
+    """Metrics of a reconstruction against its reference; `distance` as in `metrics.compare`."""
     inputs = resolve_inputs(target, gt, n_samples, seed)
-    metrics = compare(inputs.recon, inputs.ref, tau=tau, tau_fraction=tau_fraction)
+    metrics = compare(inputs.recon, inputs.ref, tau=tau, tau_fraction=tau_fraction, distance=distance)
     return {"reconstruction": str(inputs.recon_path), "reference": inputs.ref_label, **metrics}
