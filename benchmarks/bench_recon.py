@@ -1,4 +1,5 @@
-"""Reconstruction benchmark: every mesh of a data folder, sampled dense (noisy) and sparse, each method.
+"""Reconstruction benchmark: every mesh of a data folder, sampled dense (noisy) and sparse, each method, under
+one or more input conditions (noise level, outliers, uneven density; see CONDITIONS and docs/benchmarks.md).
 
 Runs the real command-line flow (`levelrecon fit`, `mesh`, `eval --gt`) as subprocesses, timing each
 with /usr/bin/time -v when present (wall seconds and peak memory), and writes
@@ -6,6 +7,7 @@ benchmarks/results/recon.json, recon.md and renders of a few results (PNG).
 
     python benchmarks/bench_recon.py                       # data from ../shared/data
     python benchmarks/bench_recon.py /path/to/data --methods sal,poisson --sizes 20000,2000
+    python benchmarks/bench_recon.py --conditions clean,noise1,outliers2,density10 --tag hard
 """
 
 from __future__ import annotations
@@ -37,12 +39,37 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float | None, str]:
     return wall, (int(rss.group(1)) / 1024 if rss else None), proc.stdout
 
 
+# name -> (noise σ ÷ diagonal, or None for --noise; extra `levelrecon sample` arguments; description)
+CONDITIONS: dict[str, tuple[float | None, list[str], str]] = {
+    "clean": (None, [], "noise σ = {noise} × diagonal"),
+    "noise1": (0.01, [], "noise σ = 0.01 × diagonal"),
+    "outliers2": (None, ["--outliers", "0.02"],
+                  "noise σ = {noise} × diagonal, then 2 % of the points replaced by points uniform in the "
+                  "bounding box enlarged 5 %"),
+    "density10": (None, ["--nonuniform", "10"],
+                  "noise σ = {noise} × diagonal; the half of the surface beyond the mid-plane normal to the "
+                  "longest axis sampled 10× sparser than the other half"),
+}
+
+
+def condition_of(row: dict) -> str:
+    """The condition of a result row (rows written before conditions existed are `clean`)."""
+    return row.get("condition", "clean")
+
+
+def describe(condition: str, noise: float) -> str:
+    return CONDITIONS[condition][2].format(noise=noise) if condition in CONDITIONS else condition
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--methods", default="sal,poisson")
     ap.add_argument("--sizes", default="20000,2000")
     ap.add_argument("--noise", type=float, default=0.0025, help="σ as a fraction of the diagonal")
+    ap.add_argument("--conditions", default="clean",
+                    help=f"comma-separated input conditions, from {', '.join(CONDITIONS)} (see CONDITIONS "
+                         "and docs/benchmarks.md)")
     ap.add_argument("--shapes", default="", help="comma-separated mesh file names (default: all)")
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
@@ -56,6 +83,10 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows already in the result file and run only the missing ones")
     args = ap.parse_args()
+    conditions = [c for c in args.conditions.split(",") if c]
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown or not conditions:
+        ap.error(f"--conditions: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONDITIONS)}")
 
     meshes_dir = Path(args.data) / "meshes"
     shapes = sorted(p for p in meshes_dir.iterdir() if p.suffix in (".obj", ".off", ".ply"))
@@ -68,58 +99,62 @@ def main() -> None:
     exe = [sys.executable, "-m", "levelrecon"]
     results_path = out_dir / f"{args.tag}.json"
     rows = json.loads(results_path.read_text())["rows"] if args.resume and results_path.exists() else []
-    done = {(r["shape"], r["points"], r["method"]) for r in rows}
+    done = {(r["shape"], r["points"], condition_of(r), r["method"]) for r in rows}
     if args.render_only:
         for row in json.loads(results_path.read_text())["rows"]:
             if row["shape"] in args.render.split(","):
-                stem = f"{row['shape']}_{row['points']}"
+                stem = run_stem(row["shape"], row["points"], row.get("condition"))  # old files: no condition
                 render(work / f"{stem}_{row['method']}", work / f"{stem}.ply",
-                       out_dir / f"{args.tag}_{stem}_{row['method']}.png",
-                       f"{row['method']}, {row['points']} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag", args.up)
+                       out_dir / f"{args.tag}_{stem}_{row['method']}.png", title(row), args.up)
         return
-    floors = {}
     for shape in shapes:
-        floors[shape.stem] = sampling_floor(shape, args.samples)
         for n in [int(s) for s in args.sizes.split(",")]:
-            cloud = work / f"{shape.stem}_{n}.ply"
-            subprocess.run(exe + ["sample", str(shape), "-n", str(n), "--noise", str(args.noise), "--seed", "1",
-                                  "-o", str(cloud), "--force"], check=True, capture_output=True)
-            for method in args.methods.split(","):
-                if (shape.stem, n, method) in done:
-                    continue
-                run_dir = work / f"{shape.stem}_{n}_{method}"
-                extra = args.fit_args.split() if method != "poisson" else []
-                fit_s, fit_mb, _ = timed(exe + ["fit", str(cloud), "--method", method, "-o", str(run_dir),
-                                                "--force", "-q", *extra], work)
-                mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
-                                                  "--force", "-q"], work)
-                _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
-                                         "--samples", str(args.samples)], work)
-                m = json.loads(out)
-                row = {"shape": shape.stem, "points": n, "method": method, "fit_s": round(fit_s, 1),
-                       "mesh_s": round(mesh_s, 1), "peak_mb": round(max(x or 0 for x in (fit_mb, mesh_mb)), 0),
-                       "chamfer_l1_rel": m["chamfer_l1_rel"], "hausdorff_rel": m["hausdorff_rel"],
-                       "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
-                       "floor_rel": floors[shape.stem]}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                results_path.write_text(json.dumps({"noise": args.noise, "resolution": args.resolution,
-                                                    "samples": args.samples, "fit_args": args.fit_args,
-                                                    "rows": rows}, indent=2))
-                if shape.stem in args.render.split(","):
-                    render(run_dir, cloud, out_dir / f"{args.tag}_{shape.stem}_{n}_{method}.png",
-                           f"{method}, {n} pts: CD-L1 {row['chamfer_l1_rel']:.4f}×diag", args.up)
+            for condition in conditions:
+                noise, extra_sample, _ = CONDITIONS[condition]
+                stem = run_stem(shape.stem, n, condition)
+                cloud = work / f"{stem}.ply"
+                subprocess.run(exe + ["sample", str(shape), "-n", str(n), "--noise",
+                                      str(args.noise if noise is None else noise), *extra_sample, "--seed", "1",
+                                      "-o", str(cloud), "--force"], check=True, capture_output=True)
+                for method in args.methods.split(","):
+                    if (shape.stem, n, condition, method) in done:
+                        continue
+                    run_dir = work / f"{stem}_{method}"
+                    extra = args.fit_args.split() if method != "poisson" else []
+                    fit_s, fit_mb, _ = timed(exe + ["fit", str(cloud), "--method", method, "-o", str(run_dir),
+                                                    "--force", "-q", *extra], work)
+                    mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
+                                                      "--force", "-q"], work)
+                    _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
+                                             "--samples", str(args.samples)], work)
+                    m = json.loads(out)
+                    row = {"shape": shape.stem, "points": n, "condition": condition, "method": method,
+                           "fit_s": round(fit_s, 1), "mesh_s": round(mesh_s, 1),
+                           "peak_mb": round(max(x or 0 for x in (fit_mb, mesh_mb)), 0),
+                           "chamfer_l1_rel": m["chamfer_l1_rel"], "hausdorff_rel": m["hausdorff_rel"],
+                           "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
+                           "distance": m.get("distance")}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    used = dict.fromkeys(condition_of(r) for r in rows)
+                    results_path.write_text(json.dumps({
+                        "noise": args.noise, "resolution": args.resolution, "samples": args.samples,
+                        "fit_args": args.fit_args, "conditions": {c: describe(c, args.noise) for c in used},
+                        "rows": rows}, indent=2))
+                    if shape.stem in args.render.split(","):
+                        render(run_dir, cloud, out_dir / f"{args.tag}_{stem}_{method}.png", title(row), args.up)
     write_markdown(rows, out_dir / f"{args.tag}.md", args)
 
 
-def sampling_floor(shape: Path, n: int) -> float:
-    """Chamfer-L1 ÷ diagonal between two independent n-sample sets of the true surface itself: the value
-    a perfect reconstruction would get, below which no method can be told apart."""
-    from levelrecon.recon.io import load_mesh
-    from levelrecon.recon.metrics import SurfaceSamples, compare
+def run_stem(shape: str, n: int, condition: str | None) -> str:
+    """Name of a cloud (`.ply`) and, with `_method`, of its run directory and render (result files from
+    before conditions existed have no condition in their names)."""
+    return f"{shape}_{n}" if condition is None else f"{shape}_{n}_{condition}"
 
-    mesh = load_mesh(shape)
-    return compare(SurfaceSamples.from_mesh(mesh, n, 11), SurfaceSamples.from_mesh(mesh, n, 12))["chamfer_l1_rel"]
+
+def title(row: dict) -> str:
+    return (f"{row['method']}, {row['points']} pts, {condition_of(row)}: "
+            f"CD-L1 {row['chamfer_l1_rel']:.4f}×diag")
 
 
 def render(run_dir: Path, cloud: Path, png: Path, title: str, up: str) -> None:
@@ -133,33 +168,41 @@ def render(run_dir: Path, cloud: Path, png: Path, title: str, up: str) -> None:
 
 def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> None:
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    lines = [f"Noise σ = {args.noise} × diagonal on every cloud; marching cubes at {args.resolution}³; "
-             f"metrics between {args.samples:,} samples of the reconstruction and of the ground-truth mesh "
-             f"(Chamfer-L1 ONet convention, ÷ bounding-box diagonal); floor = the same metric between two "
-             f"independent sample sets of the ground truth itself; time = whole-process wall seconds of "
-             f"`fit` + `mesh`."
+    distances = sorted({str(r.get("distance")) for r in rows})
+    lines = [f"Marching cubes at {args.resolution}³; point-to-surface Chamfer-L1 (samples of each surface against "
+             f"the other's triangles) ÷ diagonal, {args.samples:,} samples per surface, with the Hausdorff "
+             f"distance ÷ diagonal beside it; time = whole-process wall seconds of `fit` + `mesh`. "
+             f"Distance reported by `levelrecon eval`: {', '.join(distances)}."
              + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
-    head = ("| shape | points | floor | "
-            + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods) + " |")
-    lines += [head, "|" + "---|" * (3 + 3 * len(methods))]
-    keys = list(dict.fromkeys((r["shape"], r["points"]) for r in rows))
-    for shape, n in keys:
-        floor = next(r["floor_rel"] for r in rows if r["shape"] == shape)
-        cells = [shape, str(n), f"{floor:.5f}"]
-        for m in methods:
-            r = next((r for r in rows if (r["shape"], r["points"], r["method"]) == (shape, n, m)), None)
-            cells += ["–"] * 3 if r is None else [f"{r['chamfer_l1_rel']:.5f}", f"{r['hausdorff_rel']:.4f}",
-                                                  f"{r['fit_s'] + r['mesh_s']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    if "poisson" in methods:
-        lines += ["", "Chamfer-L1 ratio to Poisson (< 1: better than Poisson):", ""]
-        for m in [m for m in methods if m != "poisson"]:
-            for shape, n in keys:
-                a = next((r for r in rows if (r["shape"], r["points"], r["method"]) == (shape, n, m)), None)
-                p = next((r for r in rows if (r["shape"], r["points"], r["method"]) == (shape, n, "poisson")), None)
-                if a and p:
-                    lines.append(f"- {m} / poisson, {shape} {n}: {a['chamfer_l1_rel'] / p['chamfer_l1_rel']:.2f}")
-    path.write_text("\n".join(lines) + "\n")
+    for condition in dict.fromkeys(condition_of(r) for r in rows):
+        sub = [r for r in rows if condition_of(r) == condition]
+
+        def find(shape: str, n: int, m: str, sub: list[dict] = sub) -> dict | None:
+            return next((r for r in sub if (r["shape"], r["points"], r["method"]) == (shape, n, m)), None)
+
+        lines += [f"## {condition}", "", f"Input: {describe(condition, args.noise)}.", "",
+                  "| shape | points | "
+                  + " | ".join(f"{m} CD-L1 | {m} Hausdorff | {m} time (s)" for m in methods) + " |",
+                  "|" + "---|" * (2 + 3 * len(methods))]
+        keys = list(dict.fromkeys((r["shape"], r["points"]) for r in sub))
+        for shape, n in keys:
+            cells = [shape, str(n)]
+            for m in methods:
+                r = find(shape, n, m)
+                cells += ["–"] * 3 if r is None else [f"{r['chamfer_l1_rel']:.5f}", f"{r['hausdorff_rel']:.4f}",
+                                                      f"{r['fit_s'] + r['mesh_s']:.0f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        others = [m for m in methods if m != "poisson"]
+        if "poisson" in methods and others:
+            lines += ["", "Chamfer-L1 ratio to Poisson (< 1: better than Poisson):", ""]
+            for m in others:
+                for shape, n in keys:
+                    a, p = find(shape, n, m), find(shape, n, "poisson")
+                    if a and p:
+                        lines.append(f"- {m} / poisson, {shape} {n}: "
+                                     f"{a['chamfer_l1_rel'] / p['chamfer_l1_rel']:.2f}")
+        lines.append("")
+    path.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -47,19 +47,24 @@ def main() -> None:
         if not path.exists():
             continue
         for r in json.loads(path.read_text())["rows"]:
+            if r.get("condition", "clean") != "clean":  # other input conditions: in each tag's own .md
+                continue
             rows.setdefault((r["shape"], r["points"]), {})[r["method"] + suffix] = r
-            floors[r["shape"]] = r["floor_rel"]
+            if "floor_rel" in r:  # only files from before the point-to-surface metric have a floor
+                floors[r["shape"]] = r["floor_rel"]
     methods = [m for m in ("sal", "igr", "igr+normals", "levelset", "ocsdf", "poisson")
                if any(m in v for v in rows.values())]
-    out = ["Chamfer-L1 ÷ diagonal (30,000 samples per surface; floor = two sample sets of the true surface), "
-           "Hausdorff ÷ diagonal in brackets; best neural value in bold; – = not run.", "",
+    out = ["Chamfer-L1 ÷ diagonal (30,000 samples per surface; floor = two sample sets of the true surface, "
+           "given by result files of the sample-to-sample metric only, – for point-to-surface files whose floor "
+           "is 0), Hausdorff ÷ diagonal in brackets; best neural value in bold; – = not run; clean inputs only "
+           "(the other conditions of bench_recon.py are in their own .md).", "",
            "| shape | points | floor | " + " | ".join(methods) + " | best neural / poisson |",
            "|" + "---|" * (len(methods) + 4)]
     for (shape, n) in sorted(rows, key=lambda k: (k[0], -k[1])):
         got = rows[(shape, n)]
         neural = {m: got[m]["chamfer_l1_rel"] for m in methods if m in got and m != "poisson"}
         best = min(neural, key=neural.get) if neural else None
-        cells = [shape, f"{n:,}", f"{floors[shape]:.5f}"]
+        cells = [shape, f"{n:,}", f"{floors[shape]:.5f}" if shape in floors else "–"]
         for m in methods:
             if m not in got:
                 cells.append("–")
