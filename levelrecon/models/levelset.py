@@ -25,6 +25,29 @@ def input_gradient(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) 
     return torch.autograd.grad(f.sum(), x, create_graph=create_graph)[0]
 
 
+# Vertices of a regular tetrahedron: 4 evaluations give a central-difference-accurate gradient.
+_TETRA = ((1.0, -1.0, -1.0), (-1.0, -1.0, 1.0), (-1.0, 1.0, -1.0), (1.0, 1.0, 1.0))
+
+
+def field_gradient(field: Field, x: torch.Tensor, f: torch.Tensor | None = None, create_graph: bool = True
+                   ) -> torch.Tensor:
+    """∇ₓF (n, 3) of a scalar field, differentiable with respect to the parameters.
+
+    Fields that declare an `fd_step` (feature grids: `grid_sample` has no double backward) get the
+    tetrahedral finite difference Σₖ vₖ F(x + h vₖ) / 4h; others get the exact autograd gradient, from
+    `f` = F(x) when the caller already computed it with x requiring grad.
+    """
+    step = getattr(field, "fd_step", None)
+    if step is not None:
+        v = torch.tensor(_TETRA, dtype=x.dtype, device=x.device)
+        vals = field((x.detach()[None] + step * v[:, None, :]).reshape(-1, 3))[:, 0].reshape(4, len(x))
+        return (vals[:, :, None] * v[:, None, :]).sum(dim=0) / (4.0 * step)
+    if f is None:
+        x = x.detach().requires_grad_(True)
+        f = field(x)
+    return input_gradient(f, x, create_graph=create_graph)
+
+
 def input_jacobian(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
     """DₓF (n, l, 3) for f = F(x) (n, l) computed from x (n, 3) with requires_grad, one backward per output.
 

@@ -21,9 +21,10 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
+from levelrecon.errors import InputError
 from levelrecon.models.levelset import input_jacobian, project_to_level, sample_network
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss
-from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.fields import build_field
 from levelrecon.recon.methods import Method, NeuralConfig
 from levelrecon.recon.sampling import gaussian_around, uniform_box
 
@@ -42,7 +43,6 @@ class LevelSetConfig(NeuralConfig):
     near_sigma: float = 0.01
     far_sigma: float = 0.2
     box: float = 1.1
-    radius: float = 0.5
     concat_input: bool = False  # the reference concatenates xyz to every hidden layer
     curve: bool = False
     frame_weight: float = 0.1  # curves only: weight of the orthonormal-gradient term at the data points
@@ -65,8 +65,9 @@ class LevelSet(Method):
         c = self.cfg
         skip = tuple(range(1, c.depth + 1)) if c.concat_input else ()
         # Two identical geometric-init spheres would intersect nowhere: curves start from a random field.
-        return ImplicitMLP(out_dim=self.n_outputs, width=c.width, depth=c.depth, activation=c.activation,
-                           radius=c.radius, skip=skip, geometric_init=not c.curve)
+        if c.curve and c.field != "mlp":
+            raise InputError("curves need --set field=mlp (the frame term differentiates the Jacobian twice)")
+        return build_field(c, out_dim=self.n_outputs, skip=skip, geometric_init=not c.curve)
 
     def setup(self, points: np.ndarray, normals: np.ndarray | None, device: torch.device,
               generator: torch.Generator) -> None:

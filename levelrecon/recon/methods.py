@@ -52,6 +52,13 @@ class NeuralConfig(MethodConfig):
     width: int = 256
     depth: int = 4
     activation: str = "softplus"
+    radius: float = 0.5  # initial sphere of the geometric initialisation (normalized units)
+    field: str = "mlp"  # mlp | grid (recon/fields.py)
+    grid_levels: str = "16,32,64"  # grid field: nodes per axis of each level, coarse to fine
+    grid_features: int = 4
+    grid_hidden: int = 64
+    grid_lr: float = 1e-2  # grids learn faster than the decoder (which uses `lr`)
+    coarse_to_fine: float = 0.5  # fraction of training over which grid levels are switched on
 
 
 class Method:

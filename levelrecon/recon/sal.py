@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from levelrecon.models.losses import sal_loss
-from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.fields import build_field
 from levelrecon.recon.methods import Method, NeuralConfig
 from levelrecon.recon.sampling import gaussian_around, knn_scale
 
@@ -25,7 +25,6 @@ from levelrecon.recon.sampling import gaussian_around, knn_scale
 class SALConfig(NeuralConfig):
     sigma_k: int = 50
     sigma_global: float = 0.3
-    radius: float = 0.5
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {},
@@ -38,8 +37,7 @@ class SAL(Method):
     Config = SALConfig
 
     def build_model(self) -> nn.Module:
-        c = self.cfg
-        return ImplicitMLP(width=c.width, depth=c.depth, activation=c.activation, radius=c.radius)
+        return build_field(self.cfg)
 
     def setup(self, points: np.ndarray, normals: np.ndarray | None, device: torch.device,
               generator: torch.Generator) -> None:

@@ -44,7 +44,11 @@ def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
     a completed step; `checkpoint(step)` is called every `checkpoint_every` steps.
     """
     cfg = method.cfg
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    groups = model.param_groups(cfg.lr, cfg.grid_lr) if hasattr(model, "param_groups") else [
+        {"params": list(model.parameters()), "lr": cfg.lr}]
+    opt = torch.optim.Adam(groups)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    progress = getattr(model, "set_progress", None)  # coarse-to-fine fields
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     model.train()
@@ -54,8 +58,10 @@ def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
         if should_stop():
             interrupted = True
             break
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, step, cfg.iters)
+        for g, base in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = base * lr_factor(cfg.lr_schedule, step, cfg.iters)
+        if progress is not None:
+            progress(step / max(1, cfg.iters))
         opt.zero_grad(set_to_none=True)
         loss, logs = method.loss(model, step)
         if not torch.isfinite(loss):
@@ -63,11 +69,13 @@ def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
         loss.backward()
         opt.step()
         step += 1
-        logs = {"step": step, "lr": opt.param_groups[0]["lr"], "time": time.perf_counter() - t0, **logs}
+        logs = {"step": step, "lr": opt.param_groups[-1]["lr"], "time": time.perf_counter() - t0, **logs}
         history.append(logs)
         if on_step is not None:
             on_step(step, cfg.iters, logs)
         if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < cfg.iters:
             checkpoint(step)
+    if progress is not None:
+        progress(1.0)
     model.eval()
     return TrainResult(step, interrupted, time.perf_counter() - t0, history)

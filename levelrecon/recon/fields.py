@@ -1,0 +1,38 @@
+"""The `field` option: which network represents F for a neural method (one factory for all of them)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from levelrecon.errors import InputError
+from levelrecon.models.grid import FeatureGridField
+from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.methods import NeuralConfig
+
+FIELDS = ("mlp", "grid")
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise InputError(f"grid_levels must be comma-separated integers, got {text!r}") from None
+    if not levels or min(levels) < 2 or list(levels) != sorted(levels):
+        raise InputError(f"grid_levels must increase and each be ≥ 2, got {text!r}")
+    return levels
+
+
+def build_field(cfg: NeuralConfig, out_dim: int = 1, skip: tuple[int, ...] = (), geometric_init: bool = True
+                ) -> nn.Module:
+    """An ImplicitMLP (`field=mlp`, the papers' networks) or a FeatureGridField (`field=grid`).
+
+    `skip` (input re-injection layers) applies to the MLP only.
+    """
+    if cfg.field == "mlp":
+        return ImplicitMLP(out_dim=out_dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
+                           radius=cfg.radius, skip=skip, geometric_init=geometric_init)
+    if cfg.field == "grid":
+        return FeatureGridField(parse_levels(cfg.grid_levels), cfg.grid_features, cfg.grid_hidden, out_dim=out_dim,
+                                radius=cfg.radius, coarse_to_fine=cfg.coarse_to_fine,
+                                geometric_init=geometric_init)
+    raise InputError(f"unknown field {cfg.field!r}; choose from {', '.join(FIELDS)}")
