@@ -29,6 +29,9 @@ Examples:
               help="Run directory [default: runs/<cloud>_<method>_<k>].")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: sized for 2 CPU cores; paper: the papers' network sizes (for GPUs).")
+@click.option("--field", type=click.Choice(["mlp", "grid"]),
+              help="Field representation: grid = multi-resolution feature grids + small decoder (converges in "
+                   "a few hundred steps), mlp = the papers' MLP [default: the method's preset].")
 @click.option("--iters", type=click.IntRange(1), help="Training steps.")
 @click.option("--batch", type=click.IntRange(2), help="Samples per step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam learning rate.")
@@ -46,9 +49,9 @@ Examples:
 @force_option
 @quiet_option
 @click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
-def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int | None, batch: int | None,
-        lr: float | None, width: int | None, depth: int | None, seed: int | None, extra: tuple[str, ...],
-        curve: bool, surface_samples: int | None, device: str, force: bool, quiet: bool,
+def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, field: str | None, iters: int | None,
+        batch: int | None, lr: float | None, width: int | None, depth: int | None, seed: int | None,
+        extra: tuple[str, ...], curve: bool, surface_samples: int | None, device: str, force: bool, quiet: bool,
         json_out: str | None) -> None:
     """Train a level-set network on the point cloud CLOUD and write a run directory.
 
@@ -68,7 +71,7 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, iters: int 
     cloud_data = load_points(cloud)
     if surface_samples:
         cloud_data = surface_cloud(cloud_data, surface_samples, seed or 0, str(cloud))
-    overrides = {"iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
+    overrides = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
                  **({"curve": True} if curve else {}), **parse_set(extra)}
     target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
 

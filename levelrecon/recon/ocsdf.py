@@ -52,6 +52,8 @@ class OCSDF(Method):
 
     def build_model(self) -> nn.Module:
         c = self.cfg
+        if c.field != "mlp":
+            raise InputError("ocsdf: its field is a 1-Lipschitz network by construction; --field does not apply")
         if c.activation not in ACTIVATIONS:
             raise InputError(f"ocsdf: unknown activation {c.activation!r}; choose from {', '.join(ACTIVATIONS)}")
         if not 0.0 <= c.level_quantile <= 1.0:

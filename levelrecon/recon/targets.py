@@ -22,7 +22,10 @@ def plane_distance_targets(queries: np.ndarray, points: np.ndarray, normals: np.
     if k == 1:
         dist, idx = dist[:, None], idx[:, None]
     h = width * spacing[idx[:, 0]][:, None]
-    w = np.exp(-((dist / h) ** 2)) + 1e-12
+    # Neighbours facing away from the nearest one lie on the other side of a thin part: averaging their
+    # planes would cancel the distance and grow a blob between the two sides.
+    same_side = (normals[idx] * normals[idx[:, :1]]).sum(axis=-1) > 0.5
+    w = np.exp(-((dist / h) ** 2)) * same_side + 1e-12
     plane = ((queries[:, None, :] - points[idx]) * normals[idx]).sum(axis=-1)
     target = (w * plane).sum(axis=1) / w.sum(axis=1)
     lateral = np.sqrt(np.maximum(dist[:, 0] ** 2 - plane[:, 0] ** 2, 0.0))
