@@ -1,4 +1,4 @@
-"""OCSDF: 1-Lipschitz networks, the HKR loss, negative sampling, reconstruction and certified sparse meshing."""
+"""OCSDF: 1-Lipschitz networks, the HKR loss, negative sampling, reconstruction and certified adaptive meshing."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from levelrecon.cli.main import cli
 from levelrecon.models.lipschitz import lipschitz_bound, lipschitz_mlp, refresh_weights
 from levelrecon.models.losses import hkr_loss
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
+from levelrecon.recon.adaptive_meshing import extract_adaptive
 from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.io import write_points
 from levelrecon.recon.meshing import clean, evaluate_grid, extract_mesh, torch_field
-from levelrecon.recon.sparse_meshing import evaluate_grid_sparse
 
 TINY = ["--iters", "60", "--batch", "512", "--width", "32", "--depth", "2"]
 
@@ -132,22 +132,21 @@ def test_negatives_move_toward_the_level_set_and_stay_in_the_box():
     assert not moved.requires_grad and not model.training  # handed back in the mode it came in
 
 
-def test_sparse_grid_gives_the_dense_mesh():
+def test_certified_adaptive_meshing_gives_the_dense_mesh():
     torch.manual_seed(0)
     model = lipschitz_mlp(3, 16, 2)
     train_briefly(model, torch.as_tensor(sphere_points(512, 0.6), dtype=torch.float32), steps=60)
     field = torch_field(model)
     bound = lipschitz_bound(model)
-    for resolution in (9, 24, 41):  # 9: a single level of unit blocks
+    for resolution in (9, 24, 41):  # 9: a single level of 2-cell blocks
         dense = evaluate_grid(field, resolution)
         level = float(np.quantile(dense, 0.9))
-        sparse, evaluations = evaluate_grid_sparse(field, resolution, level, bound)
-        assert evaluations < resolution**3 or resolution == 9  # tiny grids: centres cost more than they save
-        assert np.array_equal(sparse > level, dense > level)
-        a = extract_mesh(dense, level, inside="positive")
-        b = extract_mesh(sparse, level, inside="positive")
-        assert np.array_equal(a.faces, b.faces)
-        np.testing.assert_allclose(a.vertices, b.vertices, atol=1e-6)
+        mesh, stats = extract_adaptive(field, resolution, level, inside="positive", lipschitz=bound, coarse=4)
+        assert stats.evaluations < resolution**3 or resolution == 9  # tiny grids: nearly every node is needed
+        a = clean(extract_mesh(dense, level, inside="positive"))
+        b = clean(mesh)
+        assert len(a.faces) == len(b.faces)
+        np.testing.assert_allclose(np.sort(a.vertices, axis=0), np.sort(b.vertices, axis=0), atol=1e-6)
 
 
 def test_fit_and_mesh_through_the_cli(in_tmp):

@@ -12,8 +12,10 @@ from levelrecon.cli.options import device_option, force_option, quiet_option
 
 @click.command(epilog="""\b
 Examples:
-  levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply
-  levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 256
+  levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply (adaptive 512^3)
+  levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 1024
+  levelrecon mesh --dense --resolution 256 --force   # every grid point evaluated (slow, the reference)
+  levelrecon mesh --margin 3 --force               # wider heuristic band for a steep (non-SDF) field
   levelrecon mesh model.pt -o out.stl --largest-component
   levelrecon mesh --level 0.005 --force            # an offset surface, replacing mesh.ply
   levelrecon mesh runs/curve_levelset_1 -o curve.obj   # a curve run: polyline (OBJ l / PLY edges)
@@ -21,8 +23,15 @@ Examples:
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Mesh file; format by extension: .ply .obj .off .stl .glb [default: RUN_DIR/mesh.ply].")
-@click.option("--resolution", type=click.IntRange(8, 2048), default=128, show_default=True,
-              help="Grid points per axis over [-bound, bound]^3 of the normalized cloud.")
+@click.option("--resolution", type=click.IntRange(8, 2048),
+              help="Grid points per axis over [-bound, bound]^3 of the normalized cloud [default: 512, refined "
+                   "adaptively; 128 with --dense and for curves].")
+@click.option("--dense", is_flag=True,
+              help="Evaluate the field at every grid point (resolution^3 evaluations) instead of refining only "
+                   "near the surface.")
+@click.option("--margin", type=click.FloatRange(0, min_open=True),
+              help="Adaptive refinement band, in cell diagonals, for fields without a Lipschitz bound (all but "
+                   "ocsdf, whose band is certified): heuristic, larger is safer and slower [default: 1.0].")
 @click.option("--level", type=float, help="Iso-level [default: the method's, 0 for SDF methods].")
 @click.option("--bound", type=click.FloatRange(1.0, 4.0), default=1.1, show_default=True,
               help="Half-size of the grid cube in normalized units (the cloud spans [-1, 1]).")
@@ -34,13 +43,15 @@ Examples:
 @device_option
 @force_option
 @quiet_option
-def mesh(source: Path | None, output: Path | None, resolution: int, level: float | None, bound: float,
-         largest_component: bool, chunk: int, curve_trim: float, device: str, force: bool,
-         quiet: bool) -> None:
+def mesh(source: Path | None, output: Path | None, resolution: int | None, dense: bool, margin: float | None,
+         level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float, device: str,
+         force: bool, quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 
-    The mesh is written in the input cloud's original coordinates. For a curve network (two outputs)
-    the curve {F1 = 0} ∩ {F2 = 0} is written as a polyline: PLY with an edge element, or OBJ `l` lines.
+    The mesh is written in the input cloud's original coordinates. The field is evaluated coarse to fine,
+    only in cells that may hold the surface, which gives the dense grid's mesh at a fraction of the cost.
+    For a curve network (two outputs) the curve {F1 = 0} ∩ {F2 = 0} is written as a polyline: PLY with an
+    edge element, or OBJ `l` lines.
     """
     from levelrecon.recon import runs
     from levelrecon.recon.extract import mesh_from_source
@@ -51,9 +62,10 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
     if output is None:
         output = run_dir / runs.MESH if run_dir is not None else src.with_name(src.stem + "_mesh.ply")
     check_output(output, force)  # refuse an existing output before the slow part
-    with console.ProgressReporter("mesh: evaluating grid", resolution**3, quiet=quiet) as bar:
+    with console.ProgressReporter("mesh: evaluating field", 1, quiet=quiet) as bar:  # total known as it goes
         result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
-                                  progress=lambda done, total: bar(done, total), curve_trim=curve_trim)
+                                  progress=lambda done, total: bar(done, total), curve_trim=curve_trim,
+                                  dense=dense, margin=margin)
     if result.curve is not None:
         write_polyline(*result.curve, output, force=True)
     else:
@@ -70,3 +82,8 @@ def mesh(source: Path | None, output: Path | None, resolution: int, level: float
         level_txt = f" at level {result.level:g}" if result.level is not None else ""
         console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}, "
                           f"watertight={m.is_watertight} -> {output}")
+        if result.evaluations is not None:
+            share = 100 * result.evaluations / result.resolution**3
+            share_txt = "" if result.extraction == "dense" else f" ({share:.3g} % of the dense grid's)"
+            console.err.print(f"{result.resolution}^3 grid, {result.extraction}: {result.evaluations:,} field "
+                              f"evaluations{share_txt}")

@@ -10,12 +10,15 @@ import trimesh
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
+from levelrecon.recon.adaptive_meshing import DEFAULT_MARGIN, extract_adaptive
 from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.curves import extract_curve, trim_to_data
 from levelrecon.recon.fit import resolve_device
 from levelrecon.recon.io import load_mesh
 from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
-from levelrecon.recon.sparse_meshing import evaluate_grid_sparse
+
+ADAPTIVE_RESOLUTION = 512  # default fine grid of adaptive extraction
+DENSE_RESOLUTION = 128  # default grid when every point is evaluated (--dense, curves)
 
 
 @dataclass
@@ -28,15 +31,21 @@ class Extracted:
     resolution: int | None
     curve: tuple[np.ndarray, np.ndarray] | None = None
     trimmed: int = 0  # curve edges dropped as unsupported by the data
+    evaluations: int | None = None  # field evaluations the grid took (dense: resolution³)
+    extraction: str = ""  # how: "dense", or "adaptive, <band>"
 
 
-def mesh_from_source(source: Path, resolution: int = 128, level: float | None = None, bound: float = 1.1,
+def mesh_from_source(source: Path, resolution: int | None = None, level: float | None = None, bound: float = 1.1,
                      keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
-                     progress: ProgressFn | None = None, curve_trim: float = 3.0) -> Extracted:
+                     progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
+                     margin: float | None = None) -> Extracted:
     """Mesh of a run directory or checkpoint file.
 
-    Neural runs: grid evaluation in normalized coordinates over [-bound, bound]³, marching cubes at
-    `level` (default: the method's level stored in the checkpoint, 0 for SDF methods).
+    Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
+    methods) on a resolution³ grid over [-bound, bound]³ in normalized coordinates. By default the grid is
+    refined adaptively (recon/adaptive_meshing.py, default resolution 512): certified for fields with a
+    Lipschitz bound, a heuristic band of `margin` cell diagonals otherwise (default DEFAULT_MARGIN).
+    `dense` evaluates every grid point (default resolution 128), as curves (two-output networks) always do.
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
     Curves of a run directory lose the pieces farther than `curve_trim` × the input's point spacing from
     the input (0: keep all); a bare checkpoint has no input to compare with.
@@ -55,22 +64,27 @@ def mesh_from_source(source: Path, resolution: int = 128, level: float | None = 
             raise InputError(f"{source}: run has no checkpoint yet (status: {info.get('status', '?')})")
     ckpt = load_checkpoint(ckpt_path)
     method, model = ckpt.build(resolve_device(device))
+    dense = dense or method.n_outputs == 2  # curves keep the dense path
+    resolution = resolution or (DENSE_RESOLUTION if dense else ADAPTIVE_RESOLUTION)
     if method.n_outputs == 2:
         verts, edges = extract_curve(torch_field(model, output=None), resolution, (-bound, bound),
                                      progress=progress)
         verts, dropped = ckpt.normalization.invert(verts), 0
         if curve_trim > 0 and run_dir is not None and (run_dir / runs.INPUT).is_file():
             verts, edges, dropped = trim_to_data(verts, edges, np.load(run_dir / runs.INPUT), curve_trim)
-        return Extracted(None, ckpt.method, 0.0, resolution, (verts, edges), dropped)
+        return Extracted(None, ckpt.method, 0.0, resolution, (verts, edges), dropped, resolution**3, "dense")
     lvl = method.mesh_level() if level is None else float(level)
-    lipschitz = method.lipschitz_bound(model)
-    if lipschitz is None:
-        volume = evaluate_grid(torch_field(model), resolution, (-bound, bound), chunk=chunk, progress=progress)
-    else:  # certified sparse evaluation, same mesh (recon/sparse_meshing.py)
-        volume, _ = evaluate_grid_sparse(torch_field(model), resolution, lvl, lipschitz, (-bound, bound), chunk,
-                                         progress)
-    mesh = clean(extract_mesh(volume, lvl, (-bound, bound), inside=method.inside))
+    bounds = (-bound, bound)
+    if dense:
+        volume = evaluate_grid(torch_field(model), resolution, bounds, chunk=chunk, progress=progress)
+        mesh, evaluations, how = extract_mesh(volume, lvl, bounds, inside=method.inside), resolution**3, "dense"
+    else:
+        margin = DEFAULT_MARGIN if margin is None else margin
+        mesh, stats = extract_adaptive(torch_field(model), resolution, lvl, bounds, method.inside,
+                                       method.lipschitz_bound(model), margin, chunk=chunk, progress=progress)
+        evaluations, how = stats.evaluations, f"adaptive, {stats.band}"
+    mesh = clean(mesh)
     if keep_largest:
         mesh = largest_component(mesh)
     mesh.vertices = ckpt.normalization.invert(mesh.vertices)
-    return Extracted(mesh, ckpt.method, lvl, resolution)
+    return Extracted(mesh, ckpt.method, lvl, resolution, evaluations=evaluations, extraction=how)

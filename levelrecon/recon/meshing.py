@@ -66,13 +66,18 @@ def extract_mesh(volume: np.ndarray, level: float = 0.0, bounds: tuple[float, fl
     """
     lo, hi = float(np.nanmin(volume)), float(np.nanmax(volume))
     if not lo < level < hi:
-        raise InputError(f"the field never crosses level {level:g} on the grid (values in [{lo:.4g}, {hi:.4g}])")
+        raise no_crossing_error(level, lo, hi)
     res = volume.shape[0]
     h = (bounds[1] - bounds[0]) / (res - 1)
     # Measured on an analytic sphere: skimage's 'descent' gives outward faces for fields negative inside.
     direction = "descent" if inside == "negative" else "ascent"
     verts, faces, _, _ = marching_cubes(volume, level=level, spacing=(h, h, h), gradient_direction=direction)
     return trimesh.Trimesh(verts + bounds[0], faces, process=False)
+
+
+def no_crossing_error(level: float, lo: float, hi: float) -> InputError:
+    """The one error for a field that stays on one side of `level` (dense and adaptive extraction)."""
+    return InputError(f"the field never crosses level {level:g} on the grid (values in [{lo:.4g}, {hi:.4g}])")
 
 
 def largest_component(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
