@@ -18,7 +18,7 @@ from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.extract import mesh_from_source
 from levelrecon.recon.fields import build_field
 from levelrecon.recon.fit import fit_cloud
-from levelrecon.recon.igr import IGRConfig
+from levelrecon.recon.igr import IGR, IGRConfig
 from levelrecon.recon.io import PointCloud
 from levelrecon.recon.targets import plane_distance_targets
 
@@ -96,13 +96,14 @@ def test_bad_field_options_are_input_errors():
 
 
 def test_igr_grid_field_fits_a_sphere_and_reloads(tmp_path):
-    """IGR on a grid field with the target pool: 2,000 points with normals of a sphere (r = 0.8),
-    200 steps: the mesh is closed and its radius within 1 % of the truth; the checkpoint reloads."""
+    """IGR on a grid field with the target pool: 2,000 points with normals of a sphere (r = 0.8), 200
+    steps: the mesh is closed and its radius within 1 % of the truth; the checkpoint reloads."""
     center, r = np.array([0.2, -0.1, 0.3]), 0.8
     pts = sphere_points(2000, r, seed=1, center=center)
-    cloud = PointCloud(pts, (pts - center) / r)
+    normals = (pts - center) / r
     over = {"field": "grid", "iters": 200, "batch": 1024, "pool_weight": 1.0, "pool_batch": 4096}
-    result = fit_cloud(cloud, Path("sphere.xyz"), "igr", tmp_path / "run", overrides=over, device="cpu")
+    result = fit_cloud(PointCloud(pts, normals), Path("sphere.xyz"), "igr", tmp_path / "run", overrides=over,
+                       device="cpu")
     assert result.steps == 200
     mesh = mesh_from_source(tmp_path / "run", resolution=64, device="cpu").mesh
     assert mesh.is_watertight and mesh.volume > 0
@@ -124,3 +125,21 @@ def test_fit_cli_field_option(in_tmp):
     assert not (in_tmp / "p" / "surface.ply").exists()
     curve = run("fit", in_tmp / "s.xyz", "--curve", "--field", "grid", "-o", in_tmp / "c", "-q")
     one_line_error(curve, "field=mlp")
+
+
+def test_reorientation_flips_normals_against_the_field_and_rebuilds_the_pool():
+    """A patch of flipped normals (orientation failing on a thin tip) is turned back by the field's
+    gradient; here the field is the freshly initialised sphere, whose gradient points outward."""
+    pts = sphere_points(3000, 0.6, seed=2)
+    normals = pts / 0.6
+    cap = pts[:, 2] > 0.5
+    normals[cap] *= -1
+    method = IGR(IGRConfig(field="grid", pool_weight=1.0, pool_size=5))
+    torch.manual_seed(0)
+    model = method.build_model()
+    method.setup(pts, normals, torch.device("cpu"), torch.Generator().manual_seed(0))
+    before = method.pool[1].clone()
+    method._reorient(model)
+    assert method.flipped == cap.sum() > 0
+    assert ((method.normals.numpy() * pts).sum(axis=1) > 0).all()
+    assert not torch.equal(before, method.pool[1])

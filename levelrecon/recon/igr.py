@@ -7,7 +7,9 @@ an enlarged box. The Eikonal term makes F a signed distance; the geometric initi
 implicit regularisation of the gradient descent pick the smooth, plausible zero level set.
 Q is a pool of queries drawn once with signed tangent-plane distance targets s (recon/targets.py):
 dense supervision around the surface that lets a feature-grid field converge in a few hundred steps
-without fitting the noise of single points.
+without fitting the noise of single points. Estimated normals can come out flipped in patches (the tip
+of a thin part); a field trained for a while on the rest is right there, so at `reorient_at` of
+training the normals that disagree with its gradient are flipped and the pool's targets recomputed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class IGRConfig(NeuralConfig):
     pool_sigma: float = 2.0  # pool queries around each point: σ = pool_sigma × local spacing
     pool_k: int = 10
     pool_width: float = 2.0  # kernel width of the targets, × local spacing
+    reorient_at: float = 0.3  # with a pool: flip normals against the field's gradient at this fraction (0: never)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {},
@@ -71,20 +74,38 @@ class IGR(Method):
         self.sigma = torch.as_tensor(knn_scale(points, c.sigma_k), dtype=torch.float32, device=device)
         self.generator, self.device = generator, device
         self.pool: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.flipped = 0
         if normals is not None and c.pool_weight > 0:
-            size = min(2_000_000, c.pool_size * len(points))
-            rng = np.random.default_rng(c.seed)
-            q, s, signed = target_pool(np.asarray(points), np.asarray(normals), size, rng, box=1.1, sigma=c.pool_sigma,
-                               k=c.pool_k, width=c.pool_width)
-            self.pool = (torch.as_tensor(q, dtype=torch.float32, device=device),
-                         torch.as_tensor(s, dtype=torch.float32, device=device),
-                         torch.as_tensor(signed, device=device))
+            self._points_np = np.asarray(points)
+            self._build_pool(np.asarray(normals))
+
+    def _build_pool(self, normals: np.ndarray) -> None:
+        c = self.cfg
+        size = min(2_000_000, c.pool_size * len(self._points_np))
+        q, s, signed = target_pool(self._points_np, normals, size, np.random.default_rng(c.seed), box=1.1,
+                                   sigma=c.pool_sigma, k=c.pool_k, width=c.pool_width)
+        self.pool = (torch.as_tensor(q, dtype=torch.float32, device=self.device),
+                     torch.as_tensor(s, dtype=torch.float32, device=self.device),
+                     torch.as_tensor(signed, device=self.device))
+
+    def _reorient(self, model: nn.Module) -> None:
+        """Flip the normals that point against ∇F and rebuild the pool targets from them."""
+        grad = torch.cat([field_gradient(model, chunk, create_graph=False).detach()
+                          for chunk in self.points.split(65536)])
+        flip = (grad * self.normals).sum(dim=1) < 0
+        self.flipped = int(flip.sum())
+        self.extra["normals_flipped"] = self.flipped
+        if self.flipped:
+            self.normals = torch.where(flip[:, None], -self.normals, self.normals)
+            self._build_pool(self.normals.cpu().numpy())
 
     def _draw(self, n: int, high: int) -> torch.Tensor:
         return torch.randint(high, (n,), generator=self.generator, device=self.generator.device).to(self.device)
 
     def loss(self, model: nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.cfg
+        if self.pool is not None and c.reorient_at > 0 and step == int(c.reorient_at * c.iters):
+            self._reorient(model)
         idx = self._draw(c.batch, len(self.points))
         use_normals = self.normals is not None and c.normal_weight > 0
         x = self.points[idx].requires_grad_(use_normals and not hasattr(model, "fd_step"))
