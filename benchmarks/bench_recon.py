@@ -71,7 +71,7 @@ def main() -> None:
                     help=f"comma-separated input conditions, from {', '.join(CONDITIONS)} (see CONDITIONS "
                          "and docs/benchmarks.md)")
     ap.add_argument("--shapes", default="", help="comma-separated mesh file names (default: all)")
-    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--resolution", type=int, default=512, help="`levelrecon mesh --resolution` (adaptive)")
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
@@ -169,9 +169,10 @@ def render(run_dir: Path, cloud: Path, png: Path, title: str, up: str) -> None:
 def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> None:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     distances = sorted({str(r.get("distance")) for r in rows})
-    lines = [f"Marching cubes at {args.resolution}³; point-to-surface Chamfer-L1 (samples of each surface against "
-             f"the other's triangles) ÷ diagonal, {args.samples:,} samples per surface, with the Hausdorff "
-             f"distance ÷ diagonal beside it; time = whole-process wall seconds of `fit` + `mesh`. "
+    lines = [f"Marching cubes at an effective {args.resolution}³ (adaptive); point-to-surface Chamfer-L1 "
+             f"(samples of each surface against the other's triangles) ÷ diagonal, {args.samples:,} samples per "
+             f"surface, with the Hausdorff distance ÷ diagonal beside it; time = whole-process wall seconds of "
+             f"`fit` + `mesh`. "
              f"Distance reported by `levelrecon eval`: {', '.join(distances)}."
              + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
     for condition in dict.fromkeys(condition_of(r) for r in rows):

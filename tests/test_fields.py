@@ -16,10 +16,11 @@ from levelrecon.models.levelset import field_gradient
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.extract import mesh_from_source
-from levelrecon.recon.fields import build_field
+from levelrecon.recon.fields import auto_levels, build_field
 from levelrecon.recon.fit import fit_cloud
 from levelrecon.recon.igr import IGR, IGRConfig
 from levelrecon.recon.io import PointCloud
+from levelrecon.recon.normalize import Normalization
 from levelrecon.recon.targets import plane_distance_targets
 
 
@@ -86,6 +87,14 @@ def test_plane_targets_signed_in_front_unsigned_past_the_boundary():
     assert target[2] == pytest.approx(0.3)  # beyond the edge: unsigned distance to the nearest point
 
 
+def test_auto_levels_follow_the_sample_spacing():
+    """Finer levels only where the sampling supports them: a 10× denser cloud of the same sphere gets
+    one more level (cells halve as the spacing shrinks by √10), never beyond 128."""
+    sparse, dense = auto_levels(sphere_points(2000, 0.9, seed=0)), auto_levels(sphere_points(20000, 0.9, seed=0))
+    assert sparse.startswith("16,32") and dense == sparse + "," + str(2 * int(sparse.split(",")[-1]))
+    assert auto_levels(sphere_points(2_000_00, 0.9, seed=0)).endswith(",128")
+
+
 def test_bad_field_options_are_input_errors():
     with pytest.raises(InputError, match="unknown field"):
         build_field(IGRConfig(field="voxels"))
@@ -111,7 +120,8 @@ def test_igr_grid_field_fits_a_sphere_and_reloads(tmp_path):
     assert abs(np.median(radii) - r) < 0.01 * r and radii.std() < 0.01
     ckpt = load_checkpoint(tmp_path / "run" / "model.pt")
     _, model = ckpt.build("cpu")
-    assert isinstance(model, FeatureGridField) and model.level_mask.tolist() == [1, 1, 1]
+    assert isinstance(model, FeatureGridField) and model.level_mask.min() == 1  # every level on at the end
+    assert ckpt.config["grid_levels"] == auto_levels(Normalization.fit(pts).apply(pts))
 
 
 def test_fit_cli_field_option(in_tmp):
@@ -135,6 +145,7 @@ def test_reorientation_flips_normals_against_the_field_and_rebuilds_the_pool():
     cap = pts[:, 2] > 0.5
     normals[cap] *= -1
     method = IGR(IGRConfig(field="grid", pool_weight=1.0, pool_size=5))
+    method.configure(pts)
     torch.manual_seed(0)
     model = method.build_model()
     method.setup(pts, normals, torch.device("cpu"), torch.Generator().manual_seed(0))

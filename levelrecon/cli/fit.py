@@ -15,28 +15,31 @@ from levelrecon.recon.methods import METHODS
 
 @click.command(epilog="""\b
 Examples:
-  levelrecon fit cloud.ply                       # SAL, CPU-sized defaults, runs/cloud_sal_1/
+  levelrecon fit cloud.ply                       # IGR on a feature grid, runs/cloud_igr_1/
+  levelrecon fit cloud.ply --method sal          # Sign Agnostic Learning (no normals needed)
+  levelrecon fit cloud.ply --preset mlp          # the earlier 4×256 MLP defaults
   levelrecon fit scan.xyz --method poisson       # classical baseline into the same flow
   levelrecon fit cloud.ply --preset paper --device cuda -o runs/paper
   levelrecon fit bunny.obj --surface-samples 20000 --iters 3000 --seed 1
-  levelrecon fit cloud.ply --set sigma_global=0.5 --json -
+  levelrecon fit cloud.ply --method sal --set sigma_global=0.5 --json -
   levelrecon fit curve.xyz --curve                  # 3-D curve: levelset with two outputs
 """)
 @click.argument("cloud", type=click.Path(path_type=Path))
-@click.option("--method", type=click.Choice(list(METHODS)), default="sal", show_default=True,
+@click.option("--method", type=click.Choice(list(METHODS)), default="igr", show_default=True,
               help="Reconstruction method.")
 @click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
               help="Run directory [default: runs/<cloud>_<method>_<k>].")
-@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
-              help="cpu: sized for 2 CPU cores; paper: the papers' network sizes (for GPUs).")
+@click.option("--preset", type=click.Choice(["cpu", "mlp", "paper"]), default="cpu", show_default=True,
+              help="cpu: sized for 2 CPU cores; mlp (igr): the earlier 4×256 MLP settings; paper: the papers' "
+                   "network sizes (for GPUs).")
 @click.option("--field", type=click.Choice(["mlp", "grid"]),
               help="Field representation: grid = multi-resolution feature grids + small decoder (converges in "
                    "a few hundred steps), mlp = the papers' MLP [default: the method's preset].")
 @click.option("--iters", type=click.IntRange(1), help="Training steps.")
 @click.option("--batch", type=click.IntRange(2), help="Samples per step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam learning rate.")
-@click.option("--width", type=click.IntRange(4), help="Hidden layer width.")
-@click.option("--depth", type=click.IntRange(1), help="Number of hidden layers.")
+@click.option("--width", type=click.IntRange(4), help="Hidden layer width (MLP fields).")
+@click.option("--depth", type=click.IntRange(1), help="Number of hidden layers (MLP fields).")
 @click.option("--seed", type=int, help="Random seed (runs on CPU are reproducible).")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
               help="Any other method option, e.g. sigma_global=0.5 or poisson_depth=9.")

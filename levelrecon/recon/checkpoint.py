@@ -6,6 +6,7 @@ opening a checkpoint never unpickles arbitrary objects.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import warnings
@@ -37,7 +38,10 @@ class Checkpoint:
     def build(self, device: str | torch.device = "cpu") -> tuple[Method, nn.Module]:
         """The method object and its network with the trained weights, in eval mode."""
         cls = get_method(self.method)
-        method = cls(cls.Config(**self.config))
+        config = dict(self.config)
+        if "field" in {f.name for f in dataclasses.fields(cls.Config)}:
+            config.setdefault("field", "mlp")  # checkpoints from before the field option hold MLPs
+        method = cls(cls.Config(**config))
         method.extra = dict(self.extra)
         model = method.build_model()
         model.load_state_dict(self.state_dict)

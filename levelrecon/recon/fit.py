@@ -57,9 +57,11 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
     cfg = cls.Config.from_preset(preset, **(overrides or {}))
     method = cls(cfg)
     dev = resolve_device(device)
-    runs.prepare_run_dir(run_dir, force)
     norm = Normalization.fit(cloud.points)
     points_n = norm.apply(cloud.points)
+    method.configure(points_n)
+    cfg = method.cfg
+    runs.prepare_run_dir(run_dir, force)
     with atomic_output(run_dir / runs.INPUT, force=True) as tmp:
         np.save(tmp, cloud.points)
     info: dict[str, Any] = {

@@ -32,19 +32,25 @@ from levelrecon.recon.targets import target_pool
 
 @dataclass
 class IGRConfig(NeuralConfig):
-    iters: int = 1200
-    batch: int = 4096
+    """Defaults (the `cpu` preset): a feature-grid field, estimated normals and the target pool — the
+    combination measured best per CPU-second (docs/fields.md). `mlp` is the earlier 4×256 MLP preset."""
+
+    iters: int = 400
+    batch: int = 2048
     lr: float = 2e-3
     lr_schedule: str = "cosine"
+    field: str = "grid"
+    grid_levels: str = "auto"  # 16,32,… up to the sample spacing (recon/fields.auto_levels)
+    grid_features: int = 2
     eikonal_weight: float = 0.1
     normal_weight: float = 1.0  # used only when the cloud has normals (or they are estimated)
-    estimate_normals: bool = False  # estimate and orient normals (as the Poisson baseline does) if absent
+    estimate_normals: bool = True  # estimate and orient normals (as the Poisson baseline does) if absent
     sigma_k: int = 50
     box: float = 1.5  # uniform samples in [-box, box]³ of the normalized cloud
-    skip: bool = True  # re-inject the input at the middle layer
-    pool_weight: float = 0.0  # weight of the signed tangent-plane distance targets (needs normals)
+    skip: bool = True  # MLP field: re-inject the input at the middle layer
+    pool_weight: float = 1.0  # weight of the signed tangent-plane distance targets (needs normals)
     pool_size: int = 20  # pool queries per input point (capped at 2M)
-    pool_batch: int = 16384
+    pool_batch: int = 8192
     pool_sigma: float = 2.0  # pool queries around each point: σ = pool_sigma × local spacing
     pool_k: int = 10
     pool_width: float = 2.0  # kernel width of the targets, × local spacing
@@ -52,7 +58,9 @@ class IGRConfig(NeuralConfig):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {},
-        "paper": {"iters": 20000, "batch": 16384, "width": 512, "depth": 8, "lr": 5e-3, "lr_schedule": "step"},
+        "mlp": {"field": "mlp", "iters": 1200, "batch": 4096, "estimate_normals": False, "pool_weight": 0.0},
+        "paper": {"field": "mlp", "iters": 20000, "batch": 16384, "width": 512, "depth": 8, "lr": 5e-3,
+                  "lr_schedule": "step", "estimate_normals": False, "pool_weight": 0.0},
     }
 
 

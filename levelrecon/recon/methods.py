@@ -73,6 +73,14 @@ class Method:
         self.cfg = cfg
         self.extra: dict[str, Any] = {}  # learned values stored in the checkpoint (e.g. a mesh level)
 
+    def configure(self, points: np.ndarray) -> None:
+        """Resolve data-dependent options (e.g. `grid_levels=auto`) for normalized `points` before the
+        network is built, so the checkpoint stores the values actually used."""
+        if getattr(self.cfg, "grid_levels", None) == "auto":
+            from levelrecon.recon.fields import auto_levels
+
+            self.cfg = dataclasses.replace(self.cfg, grid_levels=auto_levels(points))
+
     def build_model(self) -> nn.Module:
         raise NotImplementedError
 
