@@ -15,11 +15,13 @@ from levelrecon.recon.io import load_polyline, write_points, write_polyline
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
 
 
-
-@pytest.mark.parametrize("method", ["sal", "igr", "levelset"])
-def test_each_neural_method_runs_the_same_flow(in_tmp, method):
+@pytest.mark.parametrize("method,field", [("sal", "mlp"), ("igr", "mlp"), ("levelset", "mlp"), ("sal", "grid"),
+                                          ("igr", "grid"), ("levelset", "grid")])
+def test_each_neural_method_runs_the_same_flow(in_tmp, method, field):
+    """Every method with both field representations (the levelset Newton projection differentiates the
+    grid field through grid_sample; IGR's terms use its finite differences)."""
     write_points(sphere_points(1500, 0.7, seed=4), "ball.ply")
-    r = run("fit", "ball.ply", "--method", method, *TINY, "-q")
+    r = run("fit", "ball.ply", "--method", method, "--field", field, *TINY, "-q")
     assert r.exit_code == 0, r.output
     assert run("mesh", "--resolution", "24", "-q").exit_code == 0
     r = run("eval", "--json", "-")
@@ -33,9 +35,19 @@ def test_each_neural_method_runs_the_same_flow(in_tmp, method):
 def test_igr_uses_normals_when_present(in_tmp):
     pts = sphere_points(1500, 0.7, seed=4)
     write_points(pts, "ball.ply", normals=pts / np.linalg.norm(pts, axis=1, keepdims=True))
-    assert run("fit", "ball.ply", "--method", "igr", *TINY, "-q").exit_code == 0
+    assert run("fit", "ball.ply", "--method", "igr", "--set", "estimate_normals=false", *TINY, "-q").exit_code == 0
     log = (in_tmp / "runs" / "ball_igr_1" / "train_log.csv").read_text().splitlines()[0]
     assert "normal" in log.split(",")
+
+
+def test_igr_default_estimates_normals_and_trains_on_the_pool(in_tmp):
+    """A cloud without normals: the default IGR estimates and orients them and adds the pool term."""
+    write_points(sphere_points(1500, 0.7, seed=4), "ball.ply")
+    assert run("fit", "ball.ply", "--iters", "30", "-q").exit_code == 0
+    header = (in_tmp / "runs" / "ball_igr_1" / "train_log.csv").read_text().splitlines()[0].split(",")
+    assert {"normal", "pool", "eikonal"} <= set(header)
+    info = json.loads((in_tmp / "runs" / "ball_igr_1" / "run.json").read_text())
+    assert info["config"]["field"] == "grid" and info["config"]["grid_levels"].startswith("16,32")
 
 
 def test_curve_extraction_of_two_planes():
