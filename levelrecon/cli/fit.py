@@ -23,8 +23,9 @@ Examples:
   levelrecon fit bunny.obj --surface-samples 20000 --iters 3000 --seed 1
   levelrecon fit cloud.ply --method sal --set sigma_global=0.5 --json -
   levelrecon fit curve.xyz --curve                  # 3-D curve: levelset with two outputs
+  levelrecon fit scans/ --voxel 0.002 --remove-outliers   # every cloud file of a folder, merged
 """)
-@click.argument("cloud", type=click.Path(path_type=Path))
+@click.argument("clouds", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(list(METHODS)), default="igr", show_default=True,
               help="Reconstruction method.")
 @click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
@@ -48,21 +49,31 @@ Examples:
                    "(implies --method levelset).")
 @click.option("--surface-samples", type=click.IntRange(10),
               help="For a mesh input: fit N area-uniform surface samples instead of the vertices.")
+@click.option("--voxel", type=click.FloatRange(0, min_open=True), metavar="SIZE",
+              help="Downsample to one point per voxel of this side (input units).")
+@click.option("--remove-outliers", is_flag=True,
+              help="Drop statistical outliers (mean distance to 20 neighbours beyond 2 standard deviations).")
+@click.option("--keep-far", is_flag=True,
+              help="Keep points far outside the robust extent of the cloud (dropped with a warning by default).")
 @device_option
 @force_option
 @quiet_option
 @click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
-def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, field: str | None, iters: int | None,
+def fit(clouds: tuple[Path, ...], method: str, run_dir: Path | None, preset: str, field: str | None, iters: int | None,
         batch: int | None, lr: float | None, width: int | None, depth: int | None, seed: int | None,
-        extra: tuple[str, ...], curve: bool, surface_samples: int | None, device: str, force: bool, quiet: bool,
-        json_out: str | None) -> None:
-    """Train a level-set network on the point cloud CLOUD and write a run directory.
+        extra: tuple[str, ...], curve: bool, surface_samples: int | None, voxel: float | None,
+        remove_outliers: bool, keep_far: bool, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
+    """Train a level-set network on the point cloud CLOUDS and write a run directory.
 
-    CLOUD is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file; normals are used when present.
+    CLOUDS is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file (normals are used when present), or
+    several files or directories of them, merged into one cloud (merged range scans). Points far outside
+    the robust extent of the cloud (stray returns that would set the normalization) are dropped with a
+    warning.
     The run directory gets model.pt (method, config, normalization, weights), train_log.csv, loss.png
     and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
     """
     from levelrecon.errors import InputError
+    from levelrecon.recon.cleaning import clean_cloud, expand_inputs
     from levelrecon.recon.fit import fit_cloud
     from levelrecon.recon.io import load_points
     from levelrecon.recon.sampling import surface_cloud
@@ -71,9 +82,18 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, field: str 
         if click.get_current_context().get_parameter_source("method").name != "DEFAULT" and method != "levelset":
             raise InputError(f"--curve needs --method levelset, not {method}")
         method = "levelset"
-    cloud_data = load_points(cloud)
+    files = expand_inputs(clouds)
+    cloud = files[0]
+    parts = [load_points(path) for path in files]
     if surface_samples:
-        cloud_data = surface_cloud(cloud_data, surface_samples, seed or 0, str(cloud))
+        parts = [surface_cloud(part, surface_samples, seed or 0, str(path)) for part, path in zip(parts, files,
+                                                                                                   strict=True)]
+    cleaned = clean_cloud(parts, voxel=voxel, remove_outliers=remove_outliers, drop_far=not keep_far,
+                          source=str(cloud))
+    cloud_data = cleaned.cloud
+    if cleaned.far_outliers and not quiet:
+        console.warn(f"{cloud}: dropped {cleaned.far_outliers} point(s) far outside the cloud's robust extent "
+                     "(--keep-far keeps them)")
     overrides = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
                  **({"curve": True} if curve else {}), **parse_set(extra)}
     target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
@@ -95,7 +115,11 @@ def fit(cloud: Path, method: str, run_dir: Path | None, preset: str, field: str 
 
             result = fit_cloud(cloud_data, cloud, method, target, preset=preset, overrides=overrides,
                                device=device, force=force, on_step=on_step,
-                               should_stop=lambda: stop["requested"])
+                               should_stop=lambda: stop["requested"],
+                               extra_info={"inputs": [str(p.resolve()) for p in files],
+                                           "far_outliers_dropped": cleaned.far_outliers,
+                                           "statistical_outliers_dropped": cleaned.statistical_outliers,
+                                           "voxel": voxel})
     finally:
         signal.signal(signal.SIGINT, previous)
     summary = {"run_dir": str(result.run_dir), "method": result.method, "steps": result.steps,

@@ -46,11 +46,12 @@ def resolve_device(device: str) -> torch.device:
 def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, *, preset: str = "cpu",
               overrides: dict[str, Any] | None = None, device: str = "auto", force: bool = False,
               on_step: StepCallback | None = None, should_stop: Callable[[], bool] = lambda: False,
-              checkpoint_every: int | None = None) -> FitResult:
+              checkpoint_every: int | None = None, extra_info: dict[str, Any] | None = None) -> FitResult:
     """Fit `cloud` with a method and write everything into `run_dir`.
 
     The run directory holds run.json (method, config, input, normalization, timing), input.npy (the
-    validated input points, original coordinates), and either model.pt + train_log.csv + loss.png
+    validated input points, original coordinates; `extra_info` adds keys such as the cleaning counts),
+    and either model.pt + train_log.csv + loss.png
     (neural methods) or surface.ply (classical baseline).
     """
     cls = get_method(method_name)
@@ -76,6 +77,7 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
         "device": str(dev),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
+        **(extra_info or {}),
     }
     runs.write_run_info(run_dir, info)
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ import trimesh
 from plyfile import PlyData, PlyElement
 
 from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
+from levelrecon.recon.normalize import far_outlier_mask
 
 MIN_POINTS = 10
 _UMASK = os.umask(0)
@@ -250,7 +251,8 @@ def _validate(path: Path, points: np.ndarray, normals: np.ndarray | None, faces:
     extent = np.ptp(points, axis=0)
     if extent.max() == 0:
         raise InputError(f"{path}: all points are identical")
-    sub = points[:: max(1, len(points) // 20000)]
+    core = points[~far_outlier_mask(points)]  # stray points far away would dominate the test
+    sub = (core if len(core) >= min_points else points)[:: max(1, len(points) // 20000)]
     sv = np.linalg.svd(sub - sub.mean(axis=0), compute_uv=False)
     if sv[1] <= 1e-9 * sv[0]:
         raise InputError(f"{path}: all points are collinear, no surface can be fitted")

@@ -41,3 +41,12 @@ class Normalization:
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
         return cls(tuple(float(c) for c in d["center"]), float(d["scale"]))
+
+
+def far_outlier_mask(points: np.ndarray, quantile: float = 0.005, margin: float = 1.0) -> np.ndarray:
+    """True for points outside the robust box (the `quantile`…1−`quantile` range of each axis) enlarged
+    by `margin` × its size on every side. A real surface never lies that far beyond 99 % of itself;
+    stray returns, 1e30 sentinels and mis-registered fragments do."""
+    lo, hi = np.quantile(points, [quantile, 1.0 - quantile], axis=0)
+    size = np.maximum(hi - lo, 1e-12 * max(1.0, float(np.abs(hi).max())))
+    return ((points < lo - margin * size) | (points > hi + margin * size)).any(axis=1)

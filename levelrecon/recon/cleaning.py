@@ -1,0 +1,106 @@
+"""Clean scanner clouds before fitting: far outliers, voxel downsampling, statistical outliers, merging.
+
+Far outliers matter most: the normalization maps the bounding box to the unit cube, so a single stray
+point at 1e30 would squeeze the real surface into a few grid cells. They are found with robust
+statistics of the extent (percentiles, not the min/max that they corrupt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from levelrecon.errors import InputError
+from levelrecon.recon.io import LOADERS, MIN_POINTS, PointCloud
+from levelrecon.recon.normalize import far_outlier_mask
+
+
+@dataclass
+class Cleaned:
+    cloud: PointCloud
+    far_outliers: int = 0
+    statistical_outliers: int = 0
+    merged_from: int = 1
+    downsampled_from: int | None = None
+
+
+def expand_inputs(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; a directory stands for its cloud files (known extensions, sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LOADERS)
+            if not found:
+                raise InputError(f"{path}: directory holds no cloud files ({', '.join(sorted(LOADERS))})")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _subset(cloud: PointCloud, keep: np.ndarray) -> PointCloud:
+    return PointCloud(cloud.points[keep], None if cloud.normals is None else cloud.normals[keep])
+
+
+def merge(clouds: Sequence[PointCloud]) -> PointCloud:
+    """One cloud from several (merged scans); normals kept only when every part has them."""
+    normals = None
+    if all(c.normals is not None for c in clouds):
+        normals = np.concatenate([c.normals for c in clouds])
+    return PointCloud(np.concatenate([c.points for c in clouds]), normals)
+
+
+def voxel_downsample(cloud: PointCloud, size: float) -> PointCloud:
+    """One point per occupied voxel of side `size` (the mean of its points; normals averaged and
+    renormalized), via Open3D."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points))
+    if cloud.normals is not None:
+        pcd.normals = o3d.utility.Vector3dVector(cloud.normals)
+    down = pcd.voxel_down_sample(size)
+    normals = None
+    if cloud.normals is not None:
+        normals = np.asarray(down.normals)
+        normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    return PointCloud(np.asarray(down.points), normals)
+
+
+def statistical_inliers(points: np.ndarray, neighbours: int = 20, std_ratio: float = 2.0) -> np.ndarray:
+    """Mask of points whose mean distance to their neighbours is within `std_ratio` standard deviations
+    of the cloud's average (Open3D's statistical outlier removal)."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    _, kept = pcd.remove_statistical_outlier(nb_neighbors=neighbours, std_ratio=std_ratio)
+    mask = np.zeros(len(points), dtype=bool)
+    mask[np.asarray(kept, dtype=np.int64)] = True
+    return mask
+
+
+def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, remove_outliers: bool = False,
+                drop_far: bool = True, source: str = "input") -> Cleaned:
+    """Merge, drop far outliers, optionally remove statistical outliers and voxel-downsample, in that
+    order (far points first: they would distort the neighbour statistics and the voxel grid)."""
+    cloud = merge(clouds) if len(clouds) > 1 else clouds[0]
+    far = 0
+    if drop_far:
+        mask = far_outlier_mask(cloud.points)
+        far = int(mask.sum())
+        if far:
+            cloud = _subset(cloud, ~mask)
+    stat = 0
+    if remove_outliers:
+        keep = statistical_inliers(cloud.points)
+        stat = int((~keep).sum())
+        cloud = _subset(cloud, keep)
+    before = None
+    if voxel:
+        before = len(cloud.points)
+        cloud = voxel_downsample(cloud, voxel)
+    if len(cloud.points) < MIN_POINTS:
+        raise InputError(f"{source}: only {len(cloud.points)} points left after cleaning (need at least {MIN_POINTS})")
+    return Cleaned(cloud, far, stat, len(clouds), before)
