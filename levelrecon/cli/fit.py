@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +13,9 @@ from levelrecon.cli import console
 from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
 from levelrecon.recon import runs
 from levelrecon.recon.methods import METHODS
+
+if TYPE_CHECKING:
+    from levelrecon.recon.fit import FitResult
 
 
 @click.command(epilog="""\b
@@ -24,8 +29,12 @@ Examples:
   levelrecon fit cloud.ply --method sal --set sigma_global=0.5 --json -
   levelrecon fit curve.xyz --curve                  # 3-D curve: levelset with two outputs
   levelrecon fit scans/ --voxel 0.002 --remove-outliers   # every cloud file of a folder, merged
+  levelrecon fit --resume runs/scan_igr_1        # continue a run that was interrupted or killed
 """)
-@click.argument("clouds", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("clouds", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue an interrupted or killed run from its last checkpoint (no CLOUDS; same result as "
+                   "an uninterrupted run on CPU).")
 @click.option("--method", type=click.Choice(list(METHODS)), default="igr", show_default=True,
               help="Reconstruction method.")
 @click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
@@ -59,7 +68,8 @@ Examples:
 @force_option
 @quiet_option
 @click.option("--json", "json_out", metavar="FILE", help="Write a JSON summary ('-' for stdout).")
-def fit(clouds: tuple[Path, ...], method: str, run_dir: Path | None, preset: str, field: str | None, iters: int | None,
+def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir: Path | None, preset: str,
+        field: str | None, iters: int | None,
         batch: int | None, lr: float | None, width: int | None, depth: int | None, seed: int | None,
         extra: tuple[str, ...], curve: bool, surface_samples: int | None, voxel: float | None,
         remove_outliers: bool, keep_far: bool, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
@@ -74,10 +84,19 @@ def fit(clouds: tuple[Path, ...], method: str, run_dir: Path | None, preset: str
     """
     from levelrecon.errors import InputError
     from levelrecon.recon.cleaning import clean_cloud, expand_inputs
-    from levelrecon.recon.fit import fit_cloud
+    from levelrecon.recon.fit import fit_cloud, resume_fit
     from levelrecon.recon.io import load_points
     from levelrecon.recon.sampling import surface_cloud
 
+    if resume_dir is not None:
+        if clouds:
+            raise InputError(f"{resume_dir}: --resume continues a run with its own input; give no CLOUDS")
+        _run_with_sigint(lambda on_step, stop: resume_fit(resume_dir, device=device, on_step=on_step,
+                                                          should_stop=stop),
+                         "fit (resumed)", None, quiet, json_out, force, n_points=None)
+        return
+    if not clouds:
+        raise InputError("fit: give a CLOUD file (or several, or a directory), or --resume RUN_DIR")
     if curve:
         if click.get_current_context().get_parameter_source("method").name != "DEFAULT" and method != "levelset":
             raise InputError(f"--curve needs --method levelset, not {method}")
@@ -94,10 +113,21 @@ def fit(clouds: tuple[Path, ...], method: str, run_dir: Path | None, preset: str
     if cleaned.far_outliers and not quiet:
         console.warn(f"{cloud}: dropped {cleaned.far_outliers} point(s) far outside the cloud's robust extent "
                      "(--keep-far keeps them)")
-    overrides = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth, "seed": seed,
-                 **({"curve": True} if curve else {}), **parse_set(extra)}
+    overrides = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth,
+                 "seed": seed, **({"curve": True} if curve else {}), **parse_set(extra)}
     target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
 
+    _run_with_sigint(lambda on_step, stop: fit_cloud(
+        cloud_data, cloud, method, target, preset=preset, overrides=overrides, device=device, force=force,
+        on_step=on_step, should_stop=stop,
+        extra_info={"inputs": [str(p.resolve()) for p in files], "far_outliers_dropped": cleaned.far_outliers,
+                    "statistical_outliers_dropped": cleaned.statistical_outliers, "voxel": voxel}),
+        f"fit {method}", overrides["iters"], quiet, json_out, force, n_points=len(cloud_data.points))
+
+
+def _run_with_sigint(job: Callable[[Callable, Callable[[], bool]], FitResult], label: str, n_steps: int | None,
+                     quiet: bool, json_out: str | None, force: bool, n_points: int | None) -> None:
+    """Run a fit with a progress bar; the first Ctrl-C stops after the current step (checkpoint kept)."""
     stop = {"requested": False}
 
     def on_sigint(signum, frame) -> None:  # noqa: ANN001
@@ -108,29 +138,22 @@ def fit(clouds: tuple[Path, ...], method: str, run_dir: Path | None, preset: str
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        n_steps = overrides["iters"]
-        with console.ProgressReporter(f"fit {method}", n_steps or 1, quiet=quiet) as bar:
+        with console.ProgressReporter(label, n_steps or 1, quiet=quiet) as bar:
             def on_step(step: int, total: int, logs: dict[str, float]) -> None:
                 bar(step, total, {"loss": logs["loss"]})
 
-            result = fit_cloud(cloud_data, cloud, method, target, preset=preset, overrides=overrides,
-                               device=device, force=force, on_step=on_step,
-                               should_stop=lambda: stop["requested"],
-                               extra_info={"inputs": [str(p.resolve()) for p in files],
-                                           "far_outliers_dropped": cleaned.far_outliers,
-                                           "statistical_outliers_dropped": cleaned.statistical_outliers,
-                                           "voxel": voxel})
+            result = job(on_step, lambda: stop["requested"])
     finally:
         signal.signal(signal.SIGINT, previous)
     summary = {"run_dir": str(result.run_dir), "method": result.method, "steps": result.steps,
                "interrupted": result.interrupted, "seconds": round(result.seconds, 2),
-               "final_loss": result.final_loss, "n_points": len(cloud_data.points)}
+               "final_loss": result.final_loss, "n_points": n_points}
     if json_out:
         write_json(summary, json_out, force)
     if not quiet and json_out != "-":
         state = "interrupted, checkpoint kept" if result.interrupted else "done"
         loss = f", final loss {result.final_loss:.3e}" if result.final_loss is not None else ""
-        console.err.print(f"{method}: {state} in {result.seconds:.1f}s ({result.steps} steps{loss}) "
+        console.err.print(f"{result.method}: {state} in {result.seconds:.1f}s ({result.steps} steps{loss}) "
                           f"-> {result.run_dir}")
     if result.interrupted:
         raise SystemExit(130)

@@ -34,6 +34,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     extra: dict[str, Any]
     step: int
+    training: dict[str, Any] | None = None  # optimizer, generator, history, method state: for --resume
 
     def build(self, device: str | torch.device = "cpu") -> tuple[Method, nn.Module]:
         """The method object and its network with the trained weights, in eval mode."""
@@ -49,7 +50,11 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, method: Method, model: nn.Module, normalization: Normalization,
-                    step: int, force: bool = True) -> None:
+                    step: int, force: bool = True, training: dict[str, Any] | None = None) -> None:
+    """Write atomically (a temporary file renamed into place): a kill leaves the previous checkpoint.
+
+    `training` (optional) is what `fit --resume` needs; finished runs leave it out to stay small.
+    """
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -59,6 +64,7 @@ def save_checkpoint(path: str | os.PathLike, method: Method, model: nn.Module, n
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(method.extra),
         "step": int(step),
+        **({"training": training} if training is not None else {}),
     }
     with atomic_output(path, force=force) as tmp:
         torch.save(payload, tmp)
@@ -103,4 +109,5 @@ def read_payload(path: str | os.PathLike, fmt: str, version: int, what: str) -> 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     data = read_payload(path, FORMAT, VERSION, "levelrecon checkpoint")
     return Checkpoint(data["method"], dict(data["config"]), Normalization.from_dict(data["normalization"]),
-                      data["state_dict"], dict(data.get("extra", {})), int(data.get("step", 0)))
+                      data["state_dict"], dict(data.get("extra", {})), int(data.get("step", 0)),
+                      data.get("training"))

@@ -16,9 +16,9 @@ import torch
 from levelrecon import __version__
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.checkpoint import save_checkpoint
+from levelrecon.recon.checkpoint import load_checkpoint, save_checkpoint
 from levelrecon.recon.io import PointCloud, atomic_output, write_mesh
-from levelrecon.recon.methods import get_method
+from levelrecon.recon.methods import Method, get_method
 from levelrecon.recon.normalize import Normalization
 from levelrecon.recon.train import StepCallback, train
 
@@ -65,6 +65,9 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
     runs.prepare_run_dir(run_dir, force)
     with atomic_output(run_dir / runs.INPUT, force=True) as tmp:
         np.save(tmp, cloud.points)
+    if cloud.normals is not None:  # kept for --resume
+        with atomic_output(run_dir / runs.INPUT_NORMALS, force=True) as tmp:
+            np.save(tmp, cloud.normals)
     info: dict[str, Any] = {
         "levelrecon": __version__,
         "method": method_name,
@@ -95,27 +98,72 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     model = method.build_model().to(dev)
     method.setup(points_n, cloud.normals, dev, generator)
+    return _train_run(method, model, norm, generator, run_dir, info, source.name, t0, on_step, should_stop,
+                      checkpoint_every)
+
+
+def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None = None,
+               should_stop: Callable[[], bool] = lambda: False, checkpoint_every: int | None = None) -> FitResult:
+    """Continue an interrupted or killed run from its last checkpoint.
+
+    The checkpoint holds the optimizer, the random generator, the loss history and the method's own
+    state (e.g. re-oriented normals), so on CPU the result equals an uninterrupted run of the same seed.
+    """
+    info = runs.read_run_info(run_dir)
+    ckpt_path = run_dir / runs.CHECKPOINT
+    if not ckpt_path.is_file():
+        raise InputError(f"{run_dir}: no checkpoint to resume from (status: {info.get('status', '?')})")
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.training is None:
+        raise InputError(f"{run_dir}: the run finished ({ckpt.step} steps); nothing to resume")
+    dev = resolve_device(device)
+    method, model = ckpt.build(dev)
+    model.train()
+    points = np.load(run_dir / runs.INPUT)
+    normals_path = run_dir / runs.INPUT_NORMALS
+    normals = np.load(normals_path) if normals_path.is_file() else None
+    generator = torch.Generator(device=dev).manual_seed(method.cfg.seed)
+    method.setup(ckpt.normalization.apply(points), normals, dev, generator)
+    method.load_state(ckpt.training["method_state"])
+    generator.set_state(ckpt.training["generator"])
+    info = {**info, "status": "running", "resumed_from_step": ckpt.step, "device": str(dev)}
+    runs.write_run_info(run_dir, info)
+    return _train_run(method, model, ckpt.normalization, generator, run_dir, info, Path(info["input"]).name,
+                      time.perf_counter() - float(info.get("seconds") or 0.0), on_step, should_stop,
+                      checkpoint_every, resume=ckpt.training, start_step=ckpt.step)
+
+
+def _train_run(method: Method, model: torch.nn.Module, norm: Normalization, generator: torch.Generator,
+               run_dir: Path, info: dict[str, Any], source_name: str, t0: float,
+               on_step: StepCallback | None, should_stop: Callable[[], bool], checkpoint_every: int | None,
+               resume: dict[str, Any] | None = None, start_step: int = 0) -> FitResult:
+    """Train, checkpointing with everything a resume needs, then write the log, plot and run.json."""
+    cfg = method.cfg
     ckpt_path = run_dir / runs.CHECKPOINT
 
-    def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt_path, method, model, norm, step)
+    def checkpoint(step: int, opt: torch.optim.Optimizer | None, history: list[dict[str, float]]) -> None:
+        training = None if opt is None else {
+            "optimizer": opt.state_dict(), "generator": generator.get_state(), "history": history,
+            "method_state": method.state()}
+        save_checkpoint(ckpt_path, method, model, norm, step, training=training)
 
     every = checkpoint_every if checkpoint_every is not None else max(100, cfg.iters // 10)
     result = train(method, model, on_step=on_step, should_stop=should_stop, checkpoint=checkpoint,
-                   checkpoint_every=every)
+                   checkpoint_every=every, start_step=start_step, resume=resume)
     method.finish(model)
-    checkpoint(result.steps)
+    checkpoint(result.steps, result.optimizer if result.interrupted else None, result.history)
     _write_log(run_dir / runs.LOG, result.history)
     if result.history:
         from levelrecon.recon.plots import plot_loss
 
-        plot_loss(result.history, run_dir / runs.LOSS_PLOT, title=f"{method_name} on {source.name}")
+        plot_loss(result.history, run_dir / runs.LOSS_PLOT, title=f"{info['method']} on {source_name}")
     final = result.history[-1]["loss"] if result.history else None
+    seconds = time.perf_counter() - t0
     runs.write_run_info(run_dir, {
         **info, "status": "interrupted" if result.interrupted else "done", "steps": result.steps,
-        "seconds": round(time.perf_counter() - t0, 3), "final_loss": final, "extra": method.extra,
+        "seconds": round(seconds, 3), "final_loss": final, "extra": method.extra,
     })
-    return FitResult(run_dir, method_name, result.steps, result.interrupted, time.perf_counter() - t0, final)
+    return FitResult(run_dir, info["method"], result.steps, result.interrupted, seconds, final)
 
 
 def _write_log(path: Path, history: list[dict[str, float]]) -> None:

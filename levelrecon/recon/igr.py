@@ -107,6 +107,15 @@ class IGR(Method):
             self.normals = torch.where(flip[:, None], -self.normals, self.normals)
             self._build_pool(self.normals.cpu().numpy())
 
+    def state(self) -> dict[str, Any]:
+        return {"normals": self.normals.cpu(), "flipped": self.flipped} if self.flipped else {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if "normals" in state:
+            self.normals = state["normals"].to(self.device)
+            self.flipped = int(state["flipped"])
+            self._build_pool(state["normals"].numpy())
+
     def _draw(self, n: int, high: int) -> torch.Tensor:
         return torch.randint(high, (n,), generator=self.generator, device=self.generator.device).to(self.device)
 

@@ -91,6 +91,13 @@ class Method:
     def loss(self, model: nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
+    def state(self) -> dict[str, Any]:
+        """Per-cloud state that changes during training (tensors and primitives), for a resumable checkpoint."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore `state()` after `setup` when a run resumes."""
+
     def finish(self, model: nn.Module) -> None:
         """Hook after training (e.g. compute a mesh level over the input points into `extra`)."""
 

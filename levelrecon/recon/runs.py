@@ -17,6 +17,7 @@ CHECKPOINT = "model.pt"
 SURFACE = "surface.ply"  # the mesh of a non-neural method (Poisson), in original coordinates
 MESH = "mesh.ply"
 INPUT = "input.npy"
+INPUT_NORMALS = "input_normals.npy"  # the input's own normals, when it has them (for --resume)
 LOG = "train_log.csv"
 LOSS_PLOT = "loss.png"
 

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,6 +14,7 @@ from torch import nn
 from levelrecon.recon.methods import Method
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
+Checkpointer = Callable[[int, torch.optim.Optimizer, list[dict[str, float]]], None]
 
 
 @dataclass
@@ -21,6 +23,7 @@ class TrainResult:
     interrupted: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    optimizer: torch.optim.Optimizer | None = None  # for a checkpoint that can be resumed
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -36,12 +39,13 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
 
 def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
           should_stop: Callable[[], bool] = lambda: False,
-          checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
-          start_step: int = 0) -> TrainResult:
-    """Adam on `method.loss` for `cfg.iters` steps.
+          checkpoint: Checkpointer | None = None, checkpoint_every: int = 0,
+          start_step: int = 0, resume: dict[str, Any] | None = None) -> TrainResult:
+    """Adam on `method.loss` from `start_step` to `cfg.iters` steps.
 
     `should_stop` is polled between steps (Ctrl-C sets it), so the model is always left in the state of
-    a completed step; `checkpoint(step)` is called every `checkpoint_every` steps.
+    a completed step; `checkpoint(step, optimizer, history)` is called every `checkpoint_every` steps.
+    `resume` (a checkpoint's training state) restores the optimizer and the loss history.
     """
     cfg = method.cfg
     groups = model.param_groups(cfg.lr, cfg.grid_lr) if hasattr(model, "param_groups") else [
@@ -50,7 +54,10 @@ def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
     base_lrs = [g["lr"] for g in opt.param_groups]
     progress = getattr(model, "set_progress", None)  # coarse-to-fine fields
     history: list[dict[str, float]] = []
-    t0 = time.perf_counter()
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        history = [dict(h) for h in resume["history"]]
+    t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
     model.train()
     step = start_step
     interrupted = False
@@ -74,8 +81,8 @@ def train(method: Method, model: nn.Module, on_step: StepCallback | None = None,
         if on_step is not None:
             on_step(step, cfg.iters, logs)
         if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < cfg.iters:
-            checkpoint(step)
+            checkpoint(step, opt, history)
     if progress is not None:
         progress(1.0)
     model.eval()
-    return TrainResult(step, interrupted, time.perf_counter() - t0, history)
+    return TrainResult(step, interrupted, time.perf_counter() - t0, history, opt)
