@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mesh": ("levelrecon.cli.mesh", "mesh"),
     "eval": ("levelrecon.cli.evaluate", "evaluate"),
     "sample": ("levelrecon.cli.sample", "sample"),
+    "batch": ("levelrecon.cli.batch", "batch"),
     "info": ("levelrecon.cli.info", "info"),
     "plot-slice": ("levelrecon.cli.plot_slice", "plot_slice"),
     "oneclass": ("levelrecon.cli.oneclass", "oneclass"),
