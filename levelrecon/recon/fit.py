@@ -75,6 +75,7 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
         "config": cfg.to_dict(),
         "input": str(source.resolve()),
         "n_points": int(len(cloud.points)),
+        "trained_on": int(min(len(cloud.points), getattr(cfg, "max_points", 0) or len(cloud.points))),
         "has_normals": cloud.normals is not None,
         "normalization": norm.to_dict(),
         "device": str(dev),
@@ -97,9 +98,21 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
     np.random.seed(cfg.seed)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     model = method.build_model().to(dev)
-    method.setup(points_n, cloud.normals, dev, generator)
+    method.setup(*training_subset(points_n, cloud.normals, cfg), dev, generator)
     return _train_run(method, model, norm, generator, run_dir, info, source.name, t0, on_step, should_stop,
                       checkpoint_every)
+
+
+def training_subset(points: np.ndarray, normals: np.ndarray | None, cfg: Any
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The points a neural method trains on: all of them, or a seeded random `max_points` subset of a
+    larger cloud, so setup (normals, scales, pools) and per-step costs stay bounded on million-point
+    scans; the run keeps every point for evaluation."""
+    limit = int(getattr(cfg, "max_points", 0) or 0)
+    if not limit or len(points) <= limit:
+        return points, normals
+    idx = np.sort(np.random.default_rng(cfg.seed).choice(len(points), limit, replace=False))
+    return points[idx], None if normals is None else normals[idx]
 
 
 def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None = None,
@@ -123,7 +136,7 @@ def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None
     normals_path = run_dir / runs.INPUT_NORMALS
     normals = np.load(normals_path) if normals_path.is_file() else None
     generator = torch.Generator(device=dev).manual_seed(method.cfg.seed)
-    method.setup(ckpt.normalization.apply(points), normals, dev, generator)
+    method.setup(*training_subset(ckpt.normalization.apply(points), normals, method.cfg), dev, generator)
     method.load_state(ckpt.training["method_state"])
     generator.set_state(ckpt.training["generator"])
     info = {**info, "status": "running", "resumed_from_step": ckpt.step, "device": str(dev)}

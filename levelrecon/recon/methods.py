@@ -59,6 +59,7 @@ class NeuralConfig(MethodConfig):
     grid_hidden: int = 64
     grid_lr: float = 1e-2  # grids learn faster than the decoder (which uses `lr`)
     coarse_to_fine: float = 0.5  # fraction of training over which grid levels are switched on
+    max_points: int = 200_000  # larger clouds train on a seeded random subset of this size (0: all)
 
 
 class Method:
