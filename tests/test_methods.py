@@ -111,3 +111,20 @@ def test_curve_cli_flow(in_tmp):
     r = run("eval", "curve.ply", "--gt", "gt.obj", "--json", "-", "--samples", "2000")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["recon_kind"] == "curve samples"
+
+
+def test_mesh_trim_cuts_surface_the_data_does_not_support(in_tmp):
+    """An open scan (a hemisphere): the field closes it below the data; --trim 3 removes that part and
+    leaves the part the points cover, which a plain mesh keeps whole."""
+    pts = sphere_points(3000, 0.6, seed=2)
+    pts = pts[pts[:, 2] > 0]  # the upper half only
+    write_points(pts, "cap.ply")
+    assert run("fit", "cap.ply", "--iters", "150", "-o", "r", "-q").exit_code == 0
+    assert run("mesh", "r", "--resolution", "64", "-q").exit_code == 0
+    assert run("mesh", "r", "--resolution", "64", "--trim", "3", "-o", "trimmed.ply", "-q").exit_code == 0
+    from levelrecon.recon.io import load_mesh
+
+    full, cut = load_mesh(in_tmp / "r" / "mesh.ply"), load_mesh(in_tmp / "trimmed.ply")
+    assert full.vertices[:, 2].min() < -0.3  # closed below the data
+    assert cut.vertices[:, 2].min() > -0.1 and len(cut.faces) < 0.8 * len(full.faces)
+    assert cut.area > 0.8 * 2 * np.pi * 0.6**2  # the covered half stays (a hemisphere: 2πr²)

@@ -38,14 +38,17 @@ Examples:
 @click.option("--largest-component", is_flag=True, help="Keep only the connected component with most faces.")
 @click.option("--chunk", type=click.IntRange(1024), default=65536, show_default=True,
               help="Grid points evaluated at once (bounds memory).")
+@click.option("--trim", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Open scans: drop faces farther than this many input point spacings from the input, as "
+                   "Poisson users trim by density (0: keep all; e.g. 3).")
 @click.option("--curve-trim", type=click.FloatRange(0), default=3.0, show_default=True,
               help="Curve runs: drop pieces farther than this many input point spacings from the input (0: keep all).")
 @device_option
 @force_option
 @quiet_option
 def mesh(source: Path | None, output: Path | None, resolution: int | None, dense: bool, margin: float | None,
-         level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float, device: str,
-         force: bool, quiet: bool) -> None:
+         trim: float, level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float,
+         device: str, force: bool, quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 
     The mesh is written in the input cloud's original coordinates. The field is evaluated coarse to fine,
@@ -65,7 +68,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     with console.ProgressReporter("mesh: evaluating field", 1, quiet=quiet) as bar:  # total known as it goes
         result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
                                   progress=lambda done, total: bar(done, total), curve_trim=curve_trim,
-                                  dense=dense, margin=margin)
+                                  dense=dense, margin=margin, trim=trim)
     if result.curve is not None:
         write_polyline(*result.curve, output, force=True)
     else:
@@ -80,7 +83,8 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     elif not quiet:
         m = result.mesh
         level_txt = f" at level {result.level:g}" if result.level is not None else ""
-        console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}, "
+        trimmed = f", {result.trimmed} far from the data dropped" if result.trimmed else ""
+        console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}{trimmed}, "
                           f"watertight={m.is_watertight} -> {output}")
         if result.evaluations is not None:
             share = 100 * result.evaluations / result.resolution**3

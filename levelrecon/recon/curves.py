@@ -77,23 +77,26 @@ def extract_curve(field: FieldFn, resolution: int, bounds: tuple[float, float] =
     return np.asarray(verts), np.asarray(edges, dtype=np.int64)
 
 
-def trim_to_data(vertices: np.ndarray, edges: np.ndarray, points: np.ndarray,
+def trim_to_data(vertices: np.ndarray, cells: np.ndarray, points: np.ndarray,
                  factor: float = 3.0) -> tuple[np.ndarray, np.ndarray, int]:
-    """Drop polyline edges with an end farther than `factor` × the data's median spacing from every point.
+    """Drop polyline edges or mesh faces (`cells`, (n, 2) or (n, 3)) with a vertex farther than `factor` ×
+    the data's median spacing from every point.
 
-    {F₁ = 0} ∩ {F₂ = 0} of an open curve can close through empty space between its ends; no data
-    supports such pieces. Returns (vertices, edges, number of edges dropped); unused vertices go too.
+    {F₁ = 0} ∩ {F₂ = 0} of an open curve can close through empty space between its ends, and a surface
+    field closes an open scan (a cut neck, a single range view) below or beyond the data; no data supports
+    such pieces. Returns (vertices, cells, number of cells dropped); unused vertices go too.
     """
     tree = cKDTree(points)
-    spacing = float(np.median(tree.query(points, k=2)[0][:, 1]))
-    near = tree.query(vertices, k=1)[0] <= factor * spacing
-    keep = near[edges].all(axis=1)
+    spacing = float(np.median(tree.query(points, k=2, workers=-1)[0][:, 1]))
+    near = tree.query(vertices, k=1, workers=-1)[0] <= factor * spacing
+    keep = near[cells].all(axis=1)
     if not keep.any():
-        raise InputError(f"every piece of the curve is farther than {factor:g} × the point spacing from the data")
-    used = np.unique(edges[keep])
+        raise InputError(f"every piece of the reconstruction is farther than {factor:g} × the point spacing "
+                         "from the data")
+    used = np.unique(cells[keep])
     remap = np.full(len(vertices), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
-    return vertices[used], remap[edges[keep]], int((~keep).sum())
+    return vertices[used], remap[cells[keep]], int((~keep).sum())
 
 
 def sample_polyline(vertices: np.ndarray, edges: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

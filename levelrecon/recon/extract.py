@@ -30,7 +30,7 @@ class Extracted:
     level: float | None
     resolution: int | None
     curve: tuple[np.ndarray, np.ndarray] | None = None
-    trimmed: int = 0  # curve edges dropped as unsupported by the data
+    trimmed: int = 0  # curve edges or mesh faces dropped as unsupported by the data
     evaluations: int | None = None  # field evaluations the grid took (dense: resolution³)
     extraction: str = ""  # how: "dense", or "adaptive, <band>"
 
@@ -38,7 +38,7 @@ class Extracted:
 def mesh_from_source(source: Path, resolution: int | None = None, level: float | None = None, bound: float = 1.1,
                      keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
                      progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
-                     margin: float | None = None) -> Extracted:
+                     margin: float | None = None, trim: float = 0.0) -> Extracted:
     """Mesh of a run directory or checkpoint file.
 
     Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
@@ -48,7 +48,8 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     `dense` evaluates every grid point (default resolution 128), as curves (two-output networks) always do.
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
     Curves of a run directory lose the pieces farther than `curve_trim` × the input's point spacing from
-    the input (0: keep all); a bare checkpoint has no input to compare with.
+    the input (0: keep all); a bare checkpoint has no input to compare with. Surfaces lose the faces
+    farther than `trim` × that spacing (0, the default: keep all; for open scans, e.g. 3).
     """
     run_dir = None
     if source.is_file() and source.suffix == ".pt":
@@ -84,7 +85,14 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
                                        method.lipschitz_bound(model), margin, chunk=chunk, progress=progress)
         evaluations, how = stats.evaluations, f"adaptive, {stats.band}"
     mesh = clean(mesh)
+    mesh.vertices = ckpt.normalization.invert(mesh.vertices)
+    dropped = 0
+    if trim > 0:
+        if run_dir is None or not (run_dir / runs.INPUT).is_file():
+            raise InputError(f"{source}: --trim needs the run directory's input cloud")
+        verts, faces, dropped = trim_to_data(np.asarray(mesh.vertices), np.asarray(mesh.faces),
+                                             np.load(run_dir / runs.INPUT), trim)
+        mesh = trimesh.Trimesh(verts, faces, process=False)
     if keep_largest:
         mesh = largest_component(mesh)
-    mesh.vertices = ckpt.normalization.invert(mesh.vertices)
-    return Extracted(mesh, ckpt.method, lvl, resolution, evaluations=evaluations, extraction=how)
+    return Extracted(mesh, ckpt.method, lvl, resolution, trimmed=dropped, evaluations=evaluations, extraction=how)
