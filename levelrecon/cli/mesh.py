@@ -12,7 +12,7 @@ from levelrecon.cli.options import device_option, force_option, quiet_option
 
 @click.command(epilog="""\b
 Examples:
-  levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply (adaptive 512^3)
+  levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply (adaptive 256^3)
   levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 1024
   levelrecon mesh --dense --resolution 256 --force   # every grid point evaluated (slow, the reference)
   levelrecon mesh --margin 3 --force               # wider heuristic band for a steep (non-SDF) field
@@ -24,7 +24,7 @@ Examples:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Mesh file; format by extension: .ply .obj .off .stl .glb [default: RUN_DIR/mesh.ply].")
 @click.option("--resolution", type=click.IntRange(8, 2048),
-              help="Grid points per axis over [-bound, bound]^3 of the normalized cloud [default: 512, refined "
+              help="Grid points per axis over [-bound, bound]^3 of the normalized cloud [default: 256, refined "
                    "adaptively; 128 with --dense and for curves].")
 @click.option("--dense", is_flag=True,
               help="Evaluate the field at every grid point (resolution^3 evaluations) instead of refining only "
