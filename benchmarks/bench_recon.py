@@ -71,7 +71,7 @@ def main() -> None:
                     help=f"comma-separated input conditions, from {', '.join(CONDITIONS)} (see CONDITIONS "
                          "and docs/benchmarks.md)")
     ap.add_argument("--shapes", default="", help="comma-separated mesh file names (default: all)")
-    ap.add_argument("--resolution", type=int, default=512, help="`levelrecon mesh --resolution` (adaptive)")
+    ap.add_argument("--resolution", type=int, default=256, help="`levelrecon mesh --resolution` (adaptive)")
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
