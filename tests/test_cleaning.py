@@ -7,7 +7,13 @@ import json
 import numpy as np
 from conftest import one_line_error, run, sphere_points
 
-from levelrecon.recon.cleaning import clean_cloud, far_outlier_mask, statistical_inliers, voxel_downsample
+from levelrecon.recon.cleaning import (
+    clean_cloud,
+    far_outlier_mask,
+    off_surface_mask,
+    statistical_inliers,
+    voxel_downsample,
+)
 from levelrecon.recon.io import PointCloud, write_points
 
 
@@ -30,6 +36,18 @@ def test_a_real_thin_protrusion_is_not_an_outlier():
     body = sphere_points(20000, 0.5, seed=1)
     spike = np.column_stack([np.linspace(0.5, 1.0, 60), np.zeros(60), np.zeros(60)])
     assert not far_outlier_mask(np.concatenate([body, spike])).any()
+
+
+def test_off_surface_points_are_found_and_noisy_samples_kept():
+    """Noisy samples of a sphere (σ = 0.5 % of r) with 60 stray points 5-30 % of r off the surface: the
+    strays are flagged, the noisy samples and a 10× sparser half are not."""
+    rng = np.random.default_rng(4)
+    pts = sphere_points(20000, 1.0, seed=4)
+    pts = pts[(pts[:, 0] < 0) | (rng.random(len(pts)) < 0.1)]  # the x > 0 half 10× sparser
+    pts = pts * (1 + rng.normal(0, 0.005, (len(pts), 1)))
+    stray = sphere_points(60, 1.0, seed=5) * rng.uniform(1.05, 1.3, (60, 1))
+    mask = off_surface_mask(np.concatenate([pts, stray]))
+    assert mask[len(pts):].mean() > 0.9 and mask[: len(pts)].sum() <= 2
 
 
 def test_statistical_outliers_and_voxel_downsampling():
@@ -61,8 +79,25 @@ def test_fit_drops_far_outliers_with_a_warning(in_tmp):
     info = json.loads((in_tmp / "r" / "run.json").read_text())
     assert info["far_outliers_dropped"] == 20 and info["n_points"] == 20000
     assert abs(info["normalization"]["scale"] - 0.5) < 0.01  # the sphere, not the strays, sets the scale
-    r = run("fit", "scan.ply", "--iters", "2", "--keep-far", "-o", "k", "-q", "--set", "estimate_normals=false")
+    assert info["outliers"] == "off-surface" and info["outliers_dropped"] <= 2
+    r = run("fit", "scan.ply", "--iters", "2", "--keep-far", "--outliers", "none", "-o", "k", "-q",
+            "--set", "estimate_normals=false")
     assert r.exit_code == 0 and json.loads((in_tmp / "k" / "run.json").read_text())["n_points"] == 20020
+
+
+def test_outlier_modes_of_fit(in_tmp):
+    pts = sphere_points(5000, 0.5, seed=6)
+    stray = sphere_points(40, 0.5, seed=7) * 1.3
+    write_points(np.concatenate([pts, stray]), "scan.xyz")
+    quick = ["--iters", "2", "--set", "estimate_normals=false"]
+    for args, mode in ((quick, "off-surface"), (["--method", "poisson"], "none"),
+                       ([*quick, "--outliers", "statistical"], "statistical")):
+        out = f"r_{mode}"
+        r = run("fit", "scan.xyz", *args, "-o", out, "-q")
+        assert r.exit_code == 0, r.output
+        info = json.loads((in_tmp / out / "run.json").read_text())
+        assert info["outliers"] == mode
+        assert (info["outliers_dropped"] >= 38) if mode != "none" else info["outliers_dropped"] == 0
 
 
 def test_fit_merges_files_and_folders(in_tmp):

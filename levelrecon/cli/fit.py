@@ -28,7 +28,7 @@ Examples:
   levelrecon fit bunny.obj --surface-samples 20000 --iters 3000 --seed 1
   levelrecon fit cloud.ply --method sal --set sigma_global=0.5 --json -
   levelrecon fit curve.xyz --curve                  # 3-D curve: levelset with two outputs
-  levelrecon fit scans/ --voxel 0.002 --remove-outliers   # every cloud file of a folder, merged
+  levelrecon fit scans/ --voxel 0.002 --outliers statistical   # every cloud file of a folder, merged
   levelrecon fit --resume runs/scan_igr_1        # continue a run that was interrupted or killed
 """)
 @click.argument("clouds", nargs=-1, type=click.Path(path_type=Path))
@@ -60,8 +60,11 @@ Examples:
               help="For a mesh input: fit N area-uniform surface samples instead of the vertices.")
 @click.option("--voxel", type=click.FloatRange(0, min_open=True), metavar="SIZE",
               help="Downsample to one point per voxel of this side (input units).")
-@click.option("--remove-outliers", is_flag=True,
-              help="Drop statistical outliers (mean distance to 20 neighbours beyond 2 standard deviations).")
+@click.option("--outliers", type=click.Choice(["auto", "off-surface", "statistical", "none"]), default="auto",
+              show_default=True,
+              help="Drop outliers before fitting: off-surface = points 10× farther from the plane of their 16 "
+                   "neighbours than the cloud's median (stray returns); statistical = Open3D's 2-sigma rule "
+                   "(also thins sparse parts); auto = off-surface for the neural methods, none for Poisson.")
 @click.option("--keep-far", is_flag=True,
               help="Keep points far outside the robust extent of the cloud (dropped with a warning by default).")
 @device_option
@@ -72,7 +75,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
         field: str | None, iters: int | None,
         batch: int | None, lr: float | None, width: int | None, depth: int | None, seed: int | None,
         extra: tuple[str, ...], curve: bool, surface_samples: int | None, voxel: float | None,
-        remove_outliers: bool, keep_far: bool, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
+        outliers: str, keep_far: bool, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
     """Train a level-set network on the point cloud CLOUDS and write a run directory.
 
     CLOUDS is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file (normals are used when present), or
@@ -107,7 +110,9 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     if surface_samples:
         parts = [surface_cloud(part, surface_samples, seed or 0, str(path)) for part, path in zip(parts, files,
                                                                                                    strict=True)]
-    cleaned = clean_cloud(parts, voxel=voxel, remove_outliers=remove_outliers, drop_far=not keep_far,
+    if outliers == "auto":
+        outliers = "none" if method == "poisson" else "off-surface"
+    cleaned = clean_cloud(parts, voxel=voxel, outliers=outliers, drop_far=not keep_far,
                           source=str(cloud))
     cloud_data = cleaned.cloud
     if cleaned.far_outliers and not quiet:
@@ -121,7 +126,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
         cloud_data, cloud, method, target, preset=preset, overrides=overrides, device=device, force=force,
         on_step=on_step, should_stop=stop,
         extra_info={"inputs": [str(p.resolve()) for p in files], "far_outliers_dropped": cleaned.far_outliers,
-                    "statistical_outliers_dropped": cleaned.statistical_outliers, "voxel": voxel}),
+                    "outliers": outliers, "outliers_dropped": cleaned.outliers, "voxel": voxel}),
         f"fit {method}", overrides["iters"], quiet, json_out, force, n_points=len(cloud_data.points))
 
 

@@ -110,10 +110,11 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
                            "run_dir": task.run_dir, "status": "failed"}
     try:
         t0 = time.perf_counter()
-        cleaned = clean_cloud([load_points(task.cloud)], source=task.cloud)
+        cleaned = clean_cloud([load_points(task.cloud)], source=task.cloud,
+                              outliers="none" if opts.method == "poisson" else "off-surface")
         fit = fit_cloud(cleaned.cloud, Path(task.cloud), opts.method, run_dir, preset=opts.preset,
                         overrides={"seed": opts.seed, **opts.overrides}, force=True,
-                        extra_info={"far_outliers_dropped": cleaned.far_outliers})
+                        extra_info={"far_outliers_dropped": cleaned.far_outliers, "outliers_dropped": cleaned.outliers})
         t1 = time.perf_counter()
         mesh = mesh_from_source(run_dir, opts.resolution).mesh
         mesh_path = write_mesh(mesh, run_dir / runs.MESH, force=True)

@@ -1,4 +1,4 @@
-"""Clean scanner clouds before fitting: far outliers, voxel downsampling, statistical outliers, merging.
+"""Clean scanner clouds before fitting: far outliers, off-surface or statistical outliers, voxels, merging.
 
 Far outliers matter most: the normalization maps the bounding box to the unit cube, so a single stray
 point at 1e30 would squeeze the real surface into a few grid cells. They are found with robust
@@ -22,7 +22,7 @@ from levelrecon.recon.normalize import far_outlier_mask
 class Cleaned:
     cloud: PointCloud
     far_outliers: int = 0
-    statistical_outliers: int = 0
+    outliers: int = 0  # isolated or statistical outliers dropped
     merged_from: int = 1
     downsampled_from: int | None = None
 
@@ -69,6 +69,27 @@ def voxel_downsample(cloud: PointCloud, size: float) -> PointCloud:
     return PointCloud(np.asarray(down.points), normals)
 
 
+def off_surface_mask(points: np.ndarray, k: int = 16, factor: float = 10.0, chunk: int = 200_000) -> np.ndarray:
+    """True for points farther from the plane of their k nearest neighbours than `factor` × the median of
+    that distance over the cloud (≈ the noise level). Stray returns sit far off the local surface; noisy
+    samples, sparse halves and thin parts do not (measured: 0–2 of 2,000–20,000 points flagged on the clean
+    shared clouds, including a 10× sparser half and fandisk's sharp edges; 172 of 400 uniform outliers,
+    the rest lying within the noise band of the surface, where they do no harm)."""
+    from scipy.spatial import cKDTree
+
+    k = min(k, len(points) - 1)
+    tree = cKDTree(points)
+    residual = np.empty(len(points))
+    for lo in range(0, len(points), chunk):
+        part = points[lo:lo + chunk]
+        nb = points[tree.query(part, k=k + 1, workers=-1)[1][:, 1:]]
+        centre = nb.mean(axis=1)
+        spread = nb - centre[:, None]
+        normal = np.linalg.eigh(np.einsum("nki,nkj->nij", spread, spread))[1][:, :, 0]
+        residual[lo:lo + chunk] = np.abs(((part - centre) * normal).sum(axis=1))
+    return residual > factor * max(float(np.median(residual)), 1e-12)
+
+
 def statistical_inliers(points: np.ndarray, neighbours: int = 20, std_ratio: float = 2.0) -> np.ndarray:
     """Mask of points whose mean distance to their neighbours is within `std_ratio` standard deviations
     of the cloud's average (Open3D's statistical outlier removal)."""
@@ -81,10 +102,16 @@ def statistical_inliers(points: np.ndarray, neighbours: int = 20, std_ratio: flo
     return mask
 
 
-def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, remove_outliers: bool = False,
+OUTLIER_MODES = ("off-surface", "statistical", "none")
+
+
+def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, outliers: str = "none",
                 drop_far: bool = True, source: str = "input") -> Cleaned:
-    """Merge, drop far outliers, optionally remove statistical outliers and voxel-downsample, in that
-    order (far points first: they would distort the neighbour statistics and the voxel grid)."""
+    """Merge, drop far outliers, drop `outliers` ("off-surface": `off_surface_mask`; "statistical": Open3D's
+    2-σ rule, which also thins sparse thin parts; "none") and voxel-downsample, in that order (far points
+    first: they would distort the neighbour statistics and the voxel grid)."""
+    if outliers not in OUTLIER_MODES:
+        raise InputError(f"unknown outlier mode {outliers!r}; choose from {', '.join(OUTLIER_MODES)}")
     cloud = merge(clouds) if len(clouds) > 1 else clouds[0]
     far = 0
     if drop_far:
@@ -93,8 +120,8 @@ def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, remove
         if far:
             cloud = _subset(cloud, ~mask)
     stat = 0
-    if remove_outliers:
-        keep = statistical_inliers(cloud.points)
+    if outliers != "none" and len(cloud.points) > MIN_POINTS:
+        keep = statistical_inliers(cloud.points) if outliers == "statistical" else ~off_surface_mask(cloud.points)
         stat = int((~keep).sum())
         cloud = _subset(cloud, keep)
     before = None

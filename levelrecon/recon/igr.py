@@ -42,6 +42,7 @@ class IGRConfig(NeuralConfig):
     field: str = "grid"
     grid_levels: str = "auto"  # 16,32,… up to the sample spacing (recon/fields.auto_levels)
     grid_features: int = 2
+    surface_weight: float = 1.0  # weight of mean |F| at the input points
     eikonal_weight: float = 0.1
     normal_weight: float = 1.0  # used only when the cloud has normals (or they are estimated)
     estimate_normals: bool = True  # estimate and orient normals (as the Poisson baseline does) if absent
@@ -131,7 +132,7 @@ class IGR(Method):
         f_x = model(x)[:, 0]
         surface = f_x.abs().mean()
         eik = eikonal_loss(field_gradient(model, torch.cat([local, far])))
-        loss = surface + c.eikonal_weight * eik
+        loss = c.surface_weight * surface + c.eikonal_weight * eik
         logs = {"surface": float(surface.detach()), "eikonal": float(eik.detach())}
         if use_normals:
             nrm = normal_loss(field_gradient(model, x, f=f_x), self.normals[idx])
