@@ -120,9 +120,14 @@ def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, outlie
         if far:
             cloud = _subset(cloud, ~mask)
     stat = 0
-    if outliers != "none" and len(cloud.points) > MIN_POINTS:
+    # off-surface: up to three passes — strays whose neighbours were strays stand out once those are gone
+    for _ in range(1 if outliers == "statistical" else 3 if outliers == "off-surface" else 0):
+        if len(cloud.points) <= MIN_POINTS:
+            break
         keep = statistical_inliers(cloud.points) if outliers == "statistical" else ~off_surface_mask(cloud.points)
-        stat = int((~keep).sum())
+        if keep.all():
+            break
+        stat += int((~keep).sum())
         cloud = _subset(cloud, keep)
     before = None
     if voxel:
