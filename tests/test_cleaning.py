@@ -104,11 +104,11 @@ def test_fit_merges_files_and_folders(in_tmp):
     (in_tmp / "scans").mkdir()
     for i in range(3):
         write_points(sphere_points(400, 0.5, seed=i), in_tmp / "scans" / f"part{i}.xyz")
-    r = run("fit", "scans", "--iters", "2", "-o", "r", "-q", "--set", "estimate_normals=false")
+    r = run("fit", "scans", "--method", "igr", "--iters", "2", "-o", "r", "-q", "--set", "estimate_normals=false")
     assert r.exit_code == 0, r.output
     info = json.loads((in_tmp / "r" / "run.json").read_text())
     assert info["n_points"] == 1200 and len(info["inputs"]) == 3
-    r = run("fit", "scans/part0.xyz", "scans/part1.xyz", "--iters", "2", "-o", "two", "-q",
+    r = run("fit", "scans/part0.xyz", "scans/part1.xyz", "--method", "igr", "--iters", "2", "-o", "two", "-q",
             "--set", "estimate_normals=false")
     assert r.exit_code == 0 and json.loads((in_tmp / "two" / "run.json").read_text())["n_points"] == 800
     (in_tmp / "empty").mkdir()

@@ -28,10 +28,10 @@ def test_fit_mesh_eval_flow_on_latest_run(in_tmp, sphere_cloud):
     write_points(sphere_cloud, "ball.ply")
     r = run("fit", "ball.ply", *TINY)
     assert r.exit_code == 0, r.output
-    run_dir = in_tmp / "runs" / "ball_igr_1"
+    run_dir = in_tmp / "runs" / "ball_levelset_1"
     for name in ("model.pt", "run.json", "train_log.csv", "loss.png", "input.npy"):
         assert (run_dir / name).is_file(), name
-    assert "fit igr: 40/40" in r.stderr  # plain progress lines when not a TTY
+    assert "fit levelset: 40/40" in r.stderr  # 2,000 points: auto picks levelset; plain progress lines without a TTY
     r = run("mesh", "--resolution", "32")
     assert r.exit_code == 0, r.output
     assert (run_dir / "mesh.ply").is_file()
@@ -42,9 +42,9 @@ def test_fit_mesh_eval_flow_on_latest_run(in_tmp, sphere_cloud):
     assert np.isfinite(metrics["chamfer_l1"])
     # a second fit gets a new directory; mesh again refuses to overwrite without --force
     assert run("fit", "ball.ply", *TINY, "--quiet").exit_code == 0
-    assert (in_tmp / "runs" / "ball_igr_2" / "model.pt").is_file()
-    one_line_error(run("mesh", "runs/ball_igr_1", "--resolution", "16"), "mesh.ply", "--force")
-    assert run("mesh", "runs/ball_igr_1", "--resolution", "16", "--force").exit_code == 0
+    assert (in_tmp / "runs" / "ball_levelset_2" / "model.pt").is_file()
+    one_line_error(run("mesh", "runs/ball_levelset_1", "--resolution", "16"), "mesh.ply", "--force")
+    assert run("mesh", "runs/ball_levelset_1", "--resolution", "16", "--force").exit_code == 0
 
 
 def test_poisson_runs_through_the_same_flow(in_tmp, sphere_cloud):
@@ -145,9 +145,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(in_tmp, sphere_cloud):
                              "--batch", "256", "--width", "16", "--depth", "2"],
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and "fit igr:" not in (line := proc.stderr.readline()):
+    while time.time() < deadline and "fit levelset:" not in (line := proc.stderr.readline()):
         pass
-    assert "fit igr:" in line, "no progress line before the deadline"
+    assert "fit levelset:" in line, "no progress line before the deadline"
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, rest

@@ -40,10 +40,14 @@ def test_igr_uses_normals_when_present(in_tmp):
     assert "normal" in log.split(",")
 
 
-def test_igr_default_estimates_normals_and_trains_on_the_pool(in_tmp):
-    """A cloud without normals: the default IGR estimates and orients them and adds the pool term."""
-    write_points(sphere_points(1500, 0.7, seed=4), "ball.ply")
+def test_auto_default_igr_grid_on_dense_levelset_on_sparse(in_tmp):
+    """A dense cloud without normals: the default is IGR on a grid, which estimates and orients normals
+    and adds the pool term; a sparse one (< 5,000 points) gets the levelset method."""
+    write_points(sphere_points(6000, 0.7, seed=4), "ball.ply")
     assert run("fit", "ball.ply", "--iters", "30", "-q").exit_code == 0
+    write_points(sphere_points(1500, 0.7, seed=4), "few.ply")
+    assert run("fit", "few.ply", "--iters", "3", "-q").exit_code == 0
+    assert (in_tmp / "runs" / "few_levelset_1" / "model.pt").is_file()
     header = (in_tmp / "runs" / "ball_igr_1" / "train_log.csv").read_text().splitlines()[0].split(",")
     assert {"normal", "pool", "eikonal"} <= set(header)
     info = json.loads((in_tmp / "runs" / "ball_igr_1" / "run.json").read_text())
@@ -119,7 +123,7 @@ def test_mesh_trim_cuts_surface_the_data_does_not_support(in_tmp):
     pts = sphere_points(3000, 0.6, seed=2)
     pts = pts[pts[:, 2] > 0]  # the upper half only
     write_points(pts, "cap.ply")
-    assert run("fit", "cap.ply", "--iters", "150", "-o", "r", "-q").exit_code == 0
+    assert run("fit", "cap.ply", "--method", "igr", "--iters", "150", "-o", "r", "-q").exit_code == 0
     assert run("mesh", "r", "--resolution", "64", "-q").exit_code == 0
     assert run("mesh", "r", "--resolution", "64", "--trim", "3", "-o", "trimmed.ply", "-q").exit_code == 0
     from levelrecon.recon.io import load_mesh

@@ -54,7 +54,8 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 def test_kill_9_loses_only_the_steps_since_the_checkpoint(in_tmp):
     """A real SIGKILL during training: the checkpoint on disk loads, and --resume finishes the run."""
     write_points(sphere_points(800, 0.6, seed=1), "ball.xyz")
-    cmd = [sys.executable, "-m", "levelrecon", "fit", "ball.xyz", "-o", "r", "--iters", "3000", "--batch", "128",
+    cmd = [sys.executable, "-m", "levelrecon", "fit", "ball.xyz", "--method", "igr", "-o", "r", "--iters", "3000",
+           "--batch", "128",
            "--set", "pool_batch=256", "--set", "pool_size=2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180

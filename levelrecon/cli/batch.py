@@ -24,7 +24,8 @@ Examples:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder: one run directory per cloud, results.csv/json, report.html.")
 @click.option("--manifest", type=click.Path(path_type=Path), help="CSV with a 'cloud' and an optional 'gt' column.")
-@click.option("--method", type=click.Choice(list(METHODS)), default="igr", show_default=True)
+@click.option("--method", type=click.Choice(["auto", *METHODS]), default="auto", show_default=True,
+              help="auto: per cloud, levelset below 5,000 points, igr above.")
 @click.option("--preset", type=click.Choice(["cpu", "mlp", "paper"]), default="cpu", show_default=True)
 @click.option("--field", type=click.Choice(["mlp", "grid"]), help="Field representation (neural methods).")
 @click.option("--iters", type=click.IntRange(1), help="Training steps.")

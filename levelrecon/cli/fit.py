@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 @click.command(epilog="""\b
 Examples:
-  levelrecon fit cloud.ply                       # IGR on a feature grid, runs/cloud_igr_1/
+  levelrecon fit cloud.ply                       # auto: IGR on a feature grid (levelset if sparse)
   levelrecon fit cloud.ply --method sal          # Sign Agnostic Learning (no normals needed)
   levelrecon fit cloud.ply --preset mlp          # the earlier 4×256 MLP defaults
   levelrecon fit scan.xyz --method poisson       # classical baseline into the same flow
@@ -35,8 +35,9 @@ Examples:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or killed run from its last checkpoint (no CLOUDS; same result as "
                    "an uninterrupted run on CPU).")
-@click.option("--method", type=click.Choice(list(METHODS)), default="igr", show_default=True,
-              help="Reconstruction method.")
+@click.option("--method", type=click.Choice(["auto", *METHODS]), default="auto", show_default=True,
+              help="Reconstruction method; auto = levelset below 5,000 points (sparse), igr on a feature grid "
+                   "above.")
 @click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
               help="Run directory [default: runs/<cloud>_<method>_<k>].")
 @click.option("--preset", type=click.Choice(["cpu", "mlp", "paper"]), default="cpu", show_default=True,
@@ -89,6 +90,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     from levelrecon.recon.cleaning import clean_cloud, expand_inputs
     from levelrecon.recon.fit import fit_cloud, resume_fit
     from levelrecon.recon.io import load_points
+    from levelrecon.recon.methods import auto_method
     from levelrecon.recon.sampling import surface_cloud
 
     if resume_dir is not None:
@@ -110,6 +112,8 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     if surface_samples:
         parts = [surface_cloud(part, surface_samples, seed or 0, str(path)) for part, path in zip(parts, files,
                                                                                                    strict=True)]
+    if method == "auto":
+        method = auto_method(sum(len(part.points) for part in parts))
     if outliers == "auto":
         outliers = "none" if method == "poisson" else "off-surface"
     cleaned = clean_cloud(parts, voxel=voxel, outliers=outliers, drop_far=not keep_far,

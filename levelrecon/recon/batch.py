@@ -32,7 +32,7 @@ COLUMNS = ["name", "cloud", "gt", "status", "method", "n_points", "steps", "fit_
 class BatchOptions:
     """What every cloud of the batch is run with (the options of the single commands)."""
 
-    method: str = "igr"
+    method: str = "auto"  # auto: per cloud, by its size (recon.methods.auto_method)
     preset: str = "cpu"
     overrides: dict[str, Any] = field(default_factory=dict)
     resolution: int | None = None
@@ -104,15 +104,18 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     from levelrecon.recon.extract import mesh_from_source
     from levelrecon.recon.fit import fit_cloud
     from levelrecon.recon.io import load_points, write_mesh
+    from levelrecon.recon.methods import auto_method
 
     run_dir = Path(task.run_dir)
     row: dict[str, Any] = {"name": task.name, "cloud": task.cloud, "gt": task.gt, "method": opts.method,
                            "run_dir": task.run_dir, "status": "failed"}
     try:
         t0 = time.perf_counter()
-        cleaned = clean_cloud([load_points(task.cloud)], source=task.cloud,
-                              outliers="none" if opts.method == "poisson" else "off-surface")
-        fit = fit_cloud(cleaned.cloud, Path(task.cloud), opts.method, run_dir, preset=opts.preset,
+        cloud = load_points(task.cloud)
+        method = auto_method(len(cloud.points)) if opts.method == "auto" else opts.method
+        row["method"] = method
+        cleaned = clean_cloud([cloud], source=task.cloud, outliers="none" if method == "poisson" else "off-surface")
+        fit = fit_cloud(cleaned.cloud, Path(task.cloud), method, run_dir, preset=opts.preset,
                         overrides={"seed": opts.seed, **opts.overrides}, force=True,
                         extra_info={"far_outliers_dropped": cleaned.far_outliers, "outliers_dropped": cleaned.outliers})
         t1 = time.perf_counter()
