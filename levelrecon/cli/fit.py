@@ -65,7 +65,8 @@ Examples:
               show_default=True,
               help="Drop outliers before fitting: off-surface = points 10× farther from the plane of their 16 "
                    "neighbours than the cloud's median (stray returns); statistical = Open3D's 2-sigma rule "
-                   "(also thins sparse parts); auto = off-surface for the neural methods, none for Poisson.")
+                   "(also thins thin parts); auto = off-surface, plus statistical when over 0.5 % of the points "
+                   "were off the surface, for the neural methods; none for Poisson.")
 @click.option("--keep-far", is_flag=True,
               help="Keep points far outside the robust extent of the cloud (dropped with a warning by default).")
 @device_option
@@ -115,7 +116,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     if method == "auto":
         method = auto_method(sum(len(part.points) for part in parts))
     if outliers == "auto":
-        outliers = "none" if method == "poisson" else "off-surface"
+        outliers = "none" if method == "poisson" else "auto"
     cleaned = clean_cloud(parts, voxel=voxel, outliers=outliers, drop_far=not keep_far,
                           source=str(cloud))
     cloud_data = cleaned.cloud
@@ -130,7 +131,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
         cloud_data, cloud, method, target, preset=preset, overrides=overrides, device=device, force=force,
         on_step=on_step, should_stop=stop,
         extra_info={"inputs": [str(p.resolve()) for p in files], "far_outliers_dropped": cleaned.far_outliers,
-                    "outliers": outliers, "outliers_dropped": cleaned.outliers, "voxel": voxel}),
+                    "outliers": cleaned.outlier_filters, "outliers_dropped": cleaned.outliers, "voxel": voxel}),
         f"fit {method}", overrides["iters"], quiet, json_out, force, n_points=len(cloud_data.points))
 
 

@@ -114,7 +114,7 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
         cloud = load_points(task.cloud)
         method = auto_method(len(cloud.points)) if opts.method == "auto" else opts.method
         row["method"] = method
-        cleaned = clean_cloud([cloud], source=task.cloud, outliers="none" if method == "poisson" else "off-surface")
+        cleaned = clean_cloud([cloud], source=task.cloud, outliers="none" if method == "poisson" else "auto")
         fit = fit_cloud(cleaned.cloud, Path(task.cloud), method, run_dir, preset=opts.preset,
                         overrides={"seed": opts.seed, **opts.overrides}, force=True,
                         extra_info={"far_outliers_dropped": cleaned.far_outliers, "outliers_dropped": cleaned.outliers})
