@@ -130,13 +130,16 @@ def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, outlie
     stat = 0
     applied = []
     if outliers in ("auto", "off-surface"):
-        # up to three passes: strays whose neighbours were strays stand out once those are gone
+        # more passes only on a scan with strays (strays whose neighbours were strays stand out once those
+        # are gone); a clean cloud's first pass drops a few noise extremes and one pass is enough
         for _ in range(3):
             keep = ~off_surface_mask(cloud.points) if len(cloud.points) > MIN_POINTS else None
             if keep is None or keep.all():
                 break
             stat += int((~keep).sum())
             cloud = _subset(cloud, keep)
+            if (~keep).sum() <= STRAY_SHARE * len(keep):
+                break
         applied.append("off-surface")
     if outliers == "statistical" or (outliers == "auto" and stat > STRAY_SHARE * (len(cloud.points) + stat)):
         keep = statistical_inliers(cloud.points)

@@ -50,7 +50,7 @@ class IGRConfig(NeuralConfig):
     box: float = 1.5  # uniform samples in [-box, box]³ of the normalized cloud
     skip: bool = True  # MLP field: re-inject the input at the middle layer
     pool_weight: float = 1.0  # weight of the signed tangent-plane distance targets (needs normals)
-    pool_size: int = 20  # pool queries per input point (capped at 2M)
+    pool_size: int = 20  # pool queries per input point (capped at 1M)
     pool_batch: int = 8192
     pool_sigma: float = 2.0  # pool queries around each point: σ = pool_sigma × local spacing
     pool_k: int = 10
@@ -90,7 +90,7 @@ class IGR(Method):
 
     def _build_pool(self, normals: np.ndarray) -> None:
         c = self.cfg
-        size = min(2_000_000, c.pool_size * len(self._points_np))
+        size = min(1_000_000, c.pool_size * len(self._points_np))
         q, s, signed = target_pool(self._points_np, normals, size, np.random.default_rng(c.seed), box=1.1,
                                    sigma=c.pool_sigma, k=c.pool_k, width=c.pool_width)
         self.pool = (torch.as_tensor(q, dtype=torch.float32, device=self.device),
