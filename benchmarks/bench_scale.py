@@ -69,8 +69,11 @@ def main() -> None:
     ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--shape", default="bunny_closed_3k.off")
     ap.add_argument("--big", type=int, default=1_000_000)
-    ap.add_argument("--batch-clouds", type=int, default=20)
-    ap.add_argument("--batch-iters", type=int, default=100)
+    ap.add_argument("--batch-clouds", type=int, default=8)
+    ap.add_argument("--batch-points", type=int, default=5000)
+    ap.add_argument("--batch-iters", type=int, default=50)
+    ap.add_argument("--parts", default="clouds,batch", help="which parts to run; the others are kept from "
+                                                            "an earlier scale.json")
     ap.add_argument("--fit-args", default="", help="extra arguments for every `levelrecon fit`")
     ap.add_argument("--work", default="/tmp/levelrecon_bench_scale")
     args = ap.parse_args()
@@ -79,7 +82,23 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     gt = Path(args.data) / "meshes" / args.shape
     fit_args = args.fit_args.split()
-    result: dict = {"shape": args.shape, "fit_args": args.fit_args, "rows": []}
+    parts = args.parts.split(",")
+    out_dir = REPO / "benchmarks" / "results"
+    earlier = json.loads((out_dir / "scale.json").read_text()) if (out_dir / "scale.json").exists() else {}
+    result: dict = {**earlier, "shape": args.shape, "fit_args": args.fit_args}
+    if "clouds" in parts:
+        result.update(measure_clouds(args, work, gt, fit_args))
+    if "batch" in parts:
+        result["batch"] = measure_batch(args, work, gt)
+        result["batch_setup"] = {"clouds": args.batch_clouds, "points": args.batch_points, "iters": args.batch_iters}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scale.json").write_text(json.dumps(result, indent=2))
+    write_markdown(result, out_dir / "scale.md", args)
+
+
+def measure_clouds(args: argparse.Namespace, work: Path, gt: Path, fit_args: list[str]) -> dict:
+    """Read times, the 20k and big clouds through fit + mesh + eval, and 20 far outliers."""
+    result: dict = {"rows": []}
     clouds = {}
     for n in (20000, args.big):
         clouds[n] = work / f"cloud_{n}.ply"
@@ -114,13 +133,17 @@ def main() -> None:
     row = fit_mesh_eval(noisy, gt, work, "cloud_20000_far", fit_args)
     result["rows"].append(row)
     print(json.dumps(row), flush=True)
+    return result
 
-    # batch: N small clouds, --jobs 1 vs --jobs 2 (vs --ray)
+
+def measure_batch(args: argparse.Namespace, work: Path, gt: Path) -> dict:
+    """`levelrecon batch` over N clouds: --jobs 1 vs --jobs 2 (vs --ray when installed)."""
     bdir = work / "batch_clouds"
-    bdir.mkdir(exist_ok=True)
+    shutil.rmtree(bdir, ignore_errors=True)
+    bdir.mkdir()
     for i in range(args.batch_clouds):
-        subprocess.run(EXE + ["sample", str(gt), "-n", "2000", "--noise", "0.0025", "--seed", str(i), "-o",
-                              str(bdir / f"c{i:02d}.ply"), "--force"], check=True, capture_output=True)
+        subprocess.run(EXE + ["sample", str(gt), "-n", str(args.batch_points), "--noise", "0.0025", "--seed",
+                              str(i), "-o", str(bdir / f"c{i:02d}.ply"), "--force"], check=True, capture_output=True)
     batch = {}
     modes = [("jobs1", ["--jobs", "1"]), ("jobs2", ["--jobs", "2"])]
     try:
@@ -138,11 +161,7 @@ def main() -> None:
         batch[label] = {"wall_s": round(wall, 1), "peak_mb": round(mb or 0),
                         "chamfer": [r.get("chamfer_l1_rel") for r in rows]}
         print(label, batch[label]["wall_s"], flush=True)
-    result["batch"] = batch
-    out_dir = REPO / "benchmarks" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scale.json").write_text(json.dumps(result, indent=2))
-    write_markdown(result, out_dir / "scale.md", args)
+    return batch
 
 
 def write_markdown(result: dict, path: Path, args: argparse.Namespace) -> None:
@@ -163,8 +182,8 @@ def write_markdown(result: dict, path: Path, args: argparse.Namespace) -> None:
               f"fit + mesh: {ratio_t:.2f}×.",
               f"- 20 far outliers: {far['far_outliers_dropped']} dropped; Chamfer {far['chamfer_l1_rel']:.5f} vs "
               f"{small['chamfer_l1_rel']:.5f} clean ({far['chamfer_l1_rel'] / small['chamfer_l1_rel']:.2f}×)."]
-    b = result["batch"]
-    lines.append(f"- `batch` over {args.batch_clouds} clouds of 2,000 points (`--iters {args.batch_iters}`): "
+    b, setup = result["batch"], result["batch_setup"]
+    lines.append(f"- `batch` over {setup['clouds']} clouds of {setup['points']:,} points (`--iters {setup['iters']}`): "
                  f"--jobs 1 {b['jobs1']['wall_s']} s, --jobs 2 {b['jobs2']['wall_s']} s "
                  f"({b['jobs2']['wall_s'] / b['jobs1']['wall_s']:.2f}×)"
                  + (f", --ray {b['ray']['wall_s']} s (same Chamfer as --jobs 2, one thread per task: "
