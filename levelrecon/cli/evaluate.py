@@ -50,7 +50,7 @@ def _parse_tau(value: str | None) -> tuple[float | None, float]:
 Examples:
   levelrecon eval --chamfer                        # latest run's mesh vs its input cloud
   levelrecon eval mesh.ply --gt bunny.off --chamfer --hausdorff --fscore 1%
-  levelrecon eval runs/bunny_sal_1 --gt gt.obj --samples 100000 --json metrics.json
+  levelrecon eval runs/bunny_igr_1 --gt gt.obj --samples 100000 --json metrics.json
   levelrecon eval mesh.ply --gt bunny.off --distance sample-to-sample   # the older, floored form
 """)
 @click.argument("target", required=False, type=click.Path(path_type=Path))

@@ -78,7 +78,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
         batch: int | None, lr: float | None, width: int | None, depth: int | None, seed: int | None,
         extra: tuple[str, ...], curve: bool, surface_samples: int | None, voxel: float | None,
         outliers: str, keep_far: bool, device: str, force: bool, quiet: bool, json_out: str | None) -> None:
-    """Train a level-set network on the point cloud CLOUDS and write a run directory.
+    """Train a level-set network on the point cloud(s) CLOUDS and write a run directory.
 
     CLOUDS is a PLY, OBJ, OFF, STL, GLB, XYZ/TXT/PTS, NPY or NPZ file (normals are used when present), or
     several files or directories of them, merged into one cloud (merged range scans). Points far outside

@@ -14,8 +14,8 @@ from levelrecon.cli.options import write_json
 @click.command(epilog="""\b
 Examples:
   levelrecon info scan.ply
-  levelrecon info runs/bunny_sal_1/model.pt
-  levelrecon info runs/bunny_sal_1 --json -
+  levelrecon info runs/bunny_igr_1/model.pt
+  levelrecon info runs/bunny_igr_1 --json -
 """)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

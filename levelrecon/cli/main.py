@@ -68,7 +68,7 @@ def cli() -> None:
 
     \b
     Typical session:
-      levelrecon fit cloud.ply          # train (GPU if present) -> runs/cloud_sal_1/
+      levelrecon fit cloud.ply          # train (GPU if present) -> runs/cloud_igr_1/
       levelrecon mesh                   # marching cubes on the latest run -> mesh.ply
       levelrecon eval --chamfer         # Chamfer / Hausdorff / F-score against the input
 

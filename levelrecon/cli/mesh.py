@@ -13,7 +13,7 @@ from levelrecon.cli.options import device_option, force_option, quiet_option
 @click.command(epilog="""\b
 Examples:
   levelrecon mesh                                  # latest run -> runs/<run>/mesh.ply (adaptive 256^3)
-  levelrecon mesh runs/bunny_sal_1 -o bunny.obj --resolution 1024
+  levelrecon mesh runs/bunny_igr_1 -o bunny.obj --resolution 1024
   levelrecon mesh --dense --resolution 256 --force   # every grid point evaluated (slow, the reference)
   levelrecon mesh --margin 3 --force               # wider heuristic band for a steep (non-SDF) field
   levelrecon mesh model.pt -o out.stl --largest-component

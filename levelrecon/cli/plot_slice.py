@@ -15,7 +15,7 @@ AXES = {"x": 0, "y": 1, "z": 2}
 @click.command(epilog="""\b
 Examples:
   levelrecon plot-slice                               # latest run, plane z = 0 -> RUN_DIR/slice_z.png
-  levelrecon plot-slice runs/bunny_sal_1 --axis x --offset 0.2 -o slice.png
+  levelrecon plot-slice runs/bunny_igr_1 --axis x --offset 0.2 -o slice.png
 """)
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option("--axis", type=click.Choice(list(AXES)), default="z", show_default=True,
