@@ -31,7 +31,7 @@ Examples:
                    "near the surface.")
 @click.option("--margin", type=click.FloatRange(0, min_open=True),
               help="Adaptive refinement band, in cell diagonals, for fields without a Lipschitz bound (all but "
-                   "ocsdf, whose band is certified): heuristic, larger is safer and slower [default: 1.0].")
+                   "ocsdf, whose band is certified): heuristic, larger is safer and slower [default: 1.5].")
 @click.option("--level", type=float, help="Iso-level [default: the method's, 0 for SDF methods].")
 @click.option("--bound", type=click.FloatRange(1.0, 4.0), default=1.1, show_default=True,
               help="Half-size of the grid cube in normalized units (the cloud spans [-1, 1]).")

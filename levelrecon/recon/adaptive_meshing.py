@@ -40,7 +40,7 @@ from levelrecon.errors import InputError, LevelreconWarning
 from levelrecon.recon.meshing import FieldFn, ProgressFn, grid_axis, no_crossing_error
 
 ABS_TOL = 1e-5  # certified band slack for the float32 rounding of field values
-DEFAULT_MARGIN = 1.0  # heuristic band, in cell diagonals: assumes |∇F| ≤ 2
+DEFAULT_MARGIN = 1.5  # heuristic band, in cell diagonals: assumes |∇F| ≤ 3 (grid fields: up to 2.3 on the bunny)
 DEFAULT_COARSE = 32  # about this many cells per axis at the coarsest level
 DEFAULT_BLOCK = 16  # fine cells per axis of a marching-cubes block
 
