@@ -21,7 +21,7 @@ from levelrecon.recon.fit import fit_cloud
 from levelrecon.recon.igr import IGR, IGRConfig
 from levelrecon.recon.io import PointCloud
 from levelrecon.recon.normalize import Normalization
-from levelrecon.recon.targets import plane_distance_targets
+from levelrecon.recon.targets import TargetPool
 
 
 def test_grid_field_starts_as_a_sphere():
@@ -81,7 +81,7 @@ def test_plane_targets_signed_in_front_unsigned_past_the_boundary():
     nrm = np.tile([0.0, 0.0, 1.0], (len(pts), 1))
     spacing = np.full(len(pts), 0.05)
     q = np.array([[0.01, 0.02, 0.03], [0.0, 0.0, -0.04], [1.3, 0.0, 0.0]])
-    target, signed = plane_distance_targets(q, pts, nrm, spacing, cKDTree(pts), k=10, width=2.0)
+    target, signed = TargetPool(pts, q, k=10, spacing=spacing, tree=cKDTree(pts)).targets(nrm, width=2.0)
     assert signed.tolist() == [True, True, False]
     assert target[0] == pytest.approx(0.03, abs=1e-9) and target[1] == pytest.approx(-0.04, abs=1e-9)
     assert target[2] == pytest.approx(0.3)  # beyond the edge: unsigned distance to the nearest point

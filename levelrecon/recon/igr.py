@@ -27,7 +27,7 @@ from levelrecon.recon.fields import build_field
 from levelrecon.recon.methods import Method, NeuralConfig
 from levelrecon.recon.normals import estimate_normals
 from levelrecon.recon.sampling import gaussian_around, knn_scale, uniform_box
-from levelrecon.recon.targets import target_pool
+from levelrecon.recon.targets import TargetPool
 
 
 @dataclass
@@ -85,20 +85,21 @@ class IGR(Method):
         self.pool: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.flipped = 0
         if normals is not None and c.pool_weight > 0:
-            self._points_np = np.asarray(points)
-            self._build_pool(np.asarray(normals))
+            size = min(1_000_000, c.pool_size * len(points))
+            self._pool = TargetPool.around(np.asarray(points), size, np.random.default_rng(c.seed), box=1.1,
+                                           sigma=c.pool_sigma, k=c.pool_k)
+            self._set_pool_targets(np.asarray(normals))
 
-    def _build_pool(self, normals: np.ndarray) -> None:
-        c = self.cfg
-        size = min(1_000_000, c.pool_size * len(self._points_np))
-        q, s, signed = target_pool(self._points_np, normals, size, np.random.default_rng(c.seed), box=1.1,
-                                   sigma=c.pool_sigma, k=c.pool_k, width=c.pool_width)
-        self.pool = (torch.as_tensor(q, dtype=torch.float32, device=self.device),
-                     torch.as_tensor(s, dtype=torch.float32, device=self.device),
+    def _set_pool_targets(self, normals: np.ndarray) -> None:
+        """Targets of the fixed pool queries for these normals (the queries' neighbours are kept)."""
+        s, signed = self._pool.targets(normals, self.cfg.pool_width)
+        queries = self.pool[0] if self.pool is not None else torch.as_tensor(
+            self._pool.queries, dtype=torch.float32, device=self.device)
+        self.pool = (queries, torch.as_tensor(s, dtype=torch.float32, device=self.device),
                      torch.as_tensor(signed, device=self.device))
 
     def _reorient(self, model: nn.Module) -> None:
-        """Flip the normals that point against ∇F and rebuild the pool targets from them."""
+        """Flip the normals that point against ∇F and recompute the pool targets from them."""
         grad = torch.cat([field_gradient(model, chunk, create_graph=False).detach()
                           for chunk in self.points.split(65536)])
         flip = (grad * self.normals).sum(dim=1) < 0
@@ -106,7 +107,7 @@ class IGR(Method):
         self.extra["normals_flipped"] = self.flipped
         if self.flipped:
             self.normals = torch.where(flip[:, None], -self.normals, self.normals)
-            self._build_pool(self.normals.cpu().numpy())
+            self._set_pool_targets(self.normals.cpu().numpy())
 
     def state(self) -> dict[str, Any]:
         return {"normals": self.normals.cpu(), "flipped": self.flipped} if self.flipped else {}
@@ -115,7 +116,7 @@ class IGR(Method):
         if "normals" in state:
             self.normals = state["normals"].to(self.device)
             self.flipped = int(state["flipped"])
-            self._build_pool(state["normals"].numpy())
+            self._set_pool_targets(state["normals"].numpy())
 
     def _draw(self, n: int, high: int) -> torch.Tensor:
         return torch.randint(high, (n,), generator=self.generator, device=self.generator.device).to(self.device)
