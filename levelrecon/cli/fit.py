@@ -88,7 +88,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
     """
     from levelrecon.errors import InputError
-    from levelrecon.recon.cleaning import clean_cloud, expand_inputs
+    from levelrecon.recon.cleaning import clean_cloud, expand_inputs, outlier_mode
     from levelrecon.recon.fit import fit_cloud, resume_fit
     from levelrecon.recon.io import load_points
     from levelrecon.recon.methods import auto_method
@@ -115,9 +115,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
                                                                                                    strict=True)]
     if method == "auto":
         method = auto_method(sum(len(part.points) for part in parts))
-    if outliers == "auto":
-        outliers = "none" if method == "poisson" else "auto"
-    cleaned = clean_cloud(parts, voxel=voxel, outliers=outliers, drop_far=not keep_far,
+    cleaned = clean_cloud(parts, voxel=voxel, outliers=outlier_mode(method, outliers), drop_far=not keep_far,
                           source=str(cloud))
     cloud_data = cleaned.cloud
     if cleaned.far_outliers and not quiet:
@@ -130,8 +128,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     _run_with_sigint(lambda on_step, stop: fit_cloud(
         cloud_data, cloud, method, target, preset=preset, overrides=overrides, device=device, force=force,
         on_step=on_step, should_stop=stop,
-        extra_info={"inputs": [str(p.resolve()) for p in files], "far_outliers_dropped": cleaned.far_outliers,
-                    "outliers": cleaned.outlier_filters, "outliers_dropped": cleaned.outliers, "voxel": voxel}),
+        extra_info={"inputs": [str(p.resolve()) for p in files], **cleaned.summary(), "voxel": voxel}),
         f"fit {method}", overrides["iters"], quiet, json_out, force, n_points=len(cloud_data.points))
 
 

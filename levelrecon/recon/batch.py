@@ -99,7 +99,7 @@ def plan(pairs: Sequence[tuple[Path, Path | None]], out_dir: Path) -> list[Batch
 def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     """fit → mesh → eval of one cloud; never raises: errors become a `failed` row with their message."""
     from levelrecon.recon import runs
-    from levelrecon.recon.cleaning import clean_cloud
+    from levelrecon.recon.cleaning import clean_cloud, outlier_mode
     from levelrecon.recon.evaluation import evaluate
     from levelrecon.recon.extract import mesh_from_source
     from levelrecon.recon.fit import fit_cloud
@@ -114,10 +114,10 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
         cloud = load_points(task.cloud)
         method = auto_method(len(cloud.points)) if opts.method == "auto" else opts.method
         row["method"] = method
-        cleaned = clean_cloud([cloud], source=task.cloud, outliers="none" if method == "poisson" else "auto")
+        cleaned = clean_cloud([cloud], source=task.cloud, outliers=outlier_mode(method))
         fit = fit_cloud(cleaned.cloud, Path(task.cloud), method, run_dir, preset=opts.preset,
                         overrides={"seed": opts.seed, **opts.overrides}, force=True,
-                        extra_info={"far_outliers_dropped": cleaned.far_outliers, "outliers_dropped": cleaned.outliers})
+                        extra_info=cleaned.summary())
         t1 = time.perf_counter()
         mesh = mesh_from_source(run_dir, opts.resolution).mesh
         mesh_path = write_mesh(mesh, run_dir / runs.MESH, force=True)

@@ -27,6 +27,11 @@ class Cleaned:
     downsampled_from: int | None = None
     outlier_filters: str = "none"  # the filters applied, e.g. "off-surface+statistical"
 
+    def summary(self) -> dict[str, int | str]:
+        """What cleaning did, for run.json and batch rows."""
+        return {"far_outliers_dropped": self.far_outliers, "outliers": self.outlier_filters,
+                "outliers_dropped": self.outliers}
+
 
 def expand_inputs(paths: Sequence[Path]) -> list[Path]:
     """Files as given; a directory stands for its cloud files (known extensions, sorted)."""
@@ -105,6 +110,12 @@ def statistical_inliers(points: np.ndarray, neighbours: int = 20, std_ratio: flo
 
 OUTLIER_MODES = ("auto", "off-surface", "statistical", "none")
 STRAY_SHARE = 0.005  # auto: above this share of off-surface points the scan has strays; clean it harder
+
+
+def outlier_mode(method: str, requested: str = "auto") -> str:
+    """`requested`, with "auto" resolved per method: the Poisson baseline gets the raw cloud (as a user
+    would give it to Open3D), the neural methods the auto filters."""
+    return "none" if requested == "auto" and method == "poisson" else requested
 
 
 def clean_cloud(clouds: Sequence[PointCloud], voxel: float | None = None, outliers: str = "none",
