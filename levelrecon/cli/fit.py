@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 Examples:
   levelrecon fit cloud.ply                       # auto: IGR on a feature grid (levelset if sparse)
   levelrecon fit cloud.ply --method sal          # Sign Agnostic Learning (no normals needed)
+  levelrecon fit cloud.ply --method sal --field grid   # any neural method on the feature-grid field
   levelrecon fit cloud.ply --preset mlp          # the earlier 4×256 MLP defaults
   levelrecon fit scan.xyz --method poisson       # classical baseline into the same flow
   levelrecon fit cloud.ply --preset paper --device cuda -o runs/paper
