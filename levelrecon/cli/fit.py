@@ -11,6 +11,7 @@ import click
 
 from levelrecon.cli import console
 from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
+from levelrecon.progress import ProgressReporter
 from levelrecon.recon import runs
 from levelrecon.recon.methods import METHODS
 
@@ -88,53 +89,39 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     The run directory gets model.pt (method, config, normalization, weights), train_log.csv, loss.png
     and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
     """
+    from levelrecon import api
     from levelrecon.errors import InputError
-    from levelrecon.recon.cleaning import clean_cloud, expand_inputs, outlier_mode
-    from levelrecon.recon.fit import fit_cloud, resume_fit
-    from levelrecon.recon.io import load_points
-    from levelrecon.recon.methods import auto_method
-    from levelrecon.recon.sampling import surface_cloud
+    from levelrecon.recon.fit import resume_fit
 
     if resume_dir is not None:
         if clouds:
             raise InputError(f"{resume_dir}: --resume continues a run with its own input; give no CLOUDS")
-        _run_with_sigint(lambda on_step, stop: resume_fit(resume_dir, device=device, on_step=on_step,
-                                                          should_stop=stop),
-                         "fit (resumed)", None, quiet, json_out, force, n_points=None)
+        _run_with_sigint(lambda bar, stop: resume_fit(resume_dir, device=device, should_stop=stop,
+                                                      on_step=lambda step, total, logs: bar(step, total,
+                                                                                            {"loss": logs["loss"]})),
+                         "fit (resumed)", None, quiet, json_out, force)
         return
     if not clouds:
         raise InputError("fit: give a CLOUD file (or several, or a directory), or --resume RUN_DIR")
-    if curve:
-        if click.get_current_context().get_parameter_source("method").name != "DEFAULT" and method != "levelset":
-            raise InputError(f"--curve needs --method levelset, not {method}")
-        method = "levelset"
-    files = expand_inputs(clouds)
-    cloud = files[0]
-    parts = [load_points(path) for path in files]
-    if surface_samples:
-        parts = [surface_cloud(part, surface_samples, seed or 0, str(path)) for part, path in zip(parts, files,
-                                                                                                   strict=True)]
-    if method == "auto":
-        method = auto_method(sum(len(part.points) for part in parts))
-    cleaned = clean_cloud(parts, voxel=voxel, outliers=outlier_mode(method, outliers), drop_far=not keep_far,
-                          source=str(cloud))
-    cloud_data = cleaned.cloud
-    if cleaned.far_outliers and not quiet:
-        console.warn(f"{cloud}: dropped {cleaned.far_outliers} point(s) far outside the cloud's robust extent "
-                     "(--keep-far keeps them)")
-    overrides = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth,
-                 "seed": seed, **({"curve": True} if curve else {}), **parse_set(extra)}
-    target = run_dir if run_dir is not None else runs.new_run_dir(cloud.stem, method)
+    if curve and click.get_current_context().get_parameter_source("method").name != "DEFAULT" \
+            and method != "levelset":
+        raise InputError(f"--curve needs --method levelset, not {method}")
+    options = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth,
+               "seed": seed, **parse_set(extra)}
 
-    _run_with_sigint(lambda on_step, stop: fit_cloud(
-        cloud_data, cloud, method, target, preset=preset, overrides=overrides, device=device, force=force,
-        on_step=on_step, should_stop=stop,
-        extra_info={"inputs": [str(p.resolve()) for p in files], **cleaned.summary(), "voxel": voxel}),
-        f"fit {method}", overrides["iters"], quiet, json_out, force, n_points=len(cloud_data.points))
+    def job(bar: ProgressReporter, stop: Callable[[], bool]) -> FitResult:
+        model = api.fit(list(clouds), method=method, preset=preset, run_dir=run_dir, force=force, device=device,
+                        voxel=voxel, outliers=outliers, keep_far=keep_far, surface_samples=surface_samples,
+                        curve=curve, runs_root=runs.RUNS_ROOT, should_stop=stop, **options,
+                        on_step=lambda step, total, logs: bar(step, total, {"loss": logs["loss"]}),
+                        on_start=lambda resolved, n: bar.relabel(f"fit {resolved}"))
+        return model.result
+
+    _run_with_sigint(job, "fit", iters, quiet, json_out, force)
 
 
-def _run_with_sigint(job: Callable[[Callable, Callable[[], bool]], FitResult], label: str, n_steps: int | None,
-                     quiet: bool, json_out: str | None, force: bool, n_points: int | None) -> None:
+def _run_with_sigint(job: Callable[[ProgressReporter, Callable[[], bool]], FitResult], label: str,
+                     n_steps: int | None, quiet: bool, json_out: str | None, force: bool) -> None:
     """Run a fit with a progress bar; the first Ctrl-C stops after the current step (checkpoint kept)."""
     stop = {"requested": False}
 
@@ -146,16 +133,13 @@ def _run_with_sigint(job: Callable[[Callable, Callable[[], bool]], FitResult], l
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with console.ProgressReporter(label, n_steps or 1, quiet=quiet) as bar:
-            def on_step(step: int, total: int, logs: dict[str, float]) -> None:
-                bar(step, total, {"loss": logs["loss"]})
-
-            result = job(on_step, lambda: stop["requested"])
+        with ProgressReporter(label, n_steps or 1, quiet=quiet) as bar:
+            result = job(bar, lambda: stop["requested"])
     finally:
         signal.signal(signal.SIGINT, previous)
     summary = {"run_dir": str(result.run_dir), "method": result.method, "steps": result.steps,
                "interrupted": result.interrupted, "seconds": round(result.seconds, 2),
-               "final_loss": result.final_loss, "n_points": n_points}
+               "final_loss": result.final_loss, "n_points": result.n_points}
     if json_out:
         write_json(summary, json_out, force)
     if not quiet and json_out != "-":

@@ -56,8 +56,8 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     For a curve network (two outputs) the curve {F1 = 0} ∩ {F2 = 0} is written as a polyline: PLY with an
     edge element, or OBJ `l` lines.
     """
+    from levelrecon import api
     from levelrecon.recon import runs
-    from levelrecon.recon.extract import mesh_from_source
     from levelrecon.recon.io import check_output, write_mesh, write_polyline
 
     src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
@@ -66,9 +66,9 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
         output = run_dir / runs.MESH if run_dir is not None else src.with_name(src.stem + "_mesh.ply")
     check_output(output, force)  # refuse an existing output before the slow part
     with console.ProgressReporter("mesh: evaluating field", 1, quiet=quiet) as bar:  # total known as it goes
-        result = mesh_from_source(src, resolution, level, bound, largest_component, device, chunk,
-                                  progress=lambda done, total: bar(done, total), curve_trim=curve_trim,
-                                  dense=dense, margin=margin, trim=trim)
+        result = api.load(src).extract(resolution, level=level, bound=bound, largest_component=largest_component,
+                                       device=device, chunk=chunk, progress=lambda done, total: bar(done, total),
+                                       curve_trim=curve_trim, dense=dense, margin=margin, trim=trim)
     if result.curve is not None:
         write_polyline(*result.curve, output, force=True)
     else:

@@ -31,6 +31,7 @@ class FitResult:
     interrupted: bool
     seconds: float
     final_loss: float | None
+    n_points: int | None = None  # points of the (cleaned) input
 
 
 def resolve_device(device: str) -> torch.device:
@@ -73,7 +74,7 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
         "method": method_name,
         "preset": preset,
         "config": cfg.to_dict(),
-        "input": str(source.resolve()),
+        "input": str(source.resolve()) if source.exists() else str(source),  # a file, or "points" (API)
         "n_points": int(len(cloud.points)),
         "trained_on": int(min(len(cloud.points), getattr(cfg, "max_points", 0) or len(cloud.points))),
         "has_normals": cloud.normals is not None,
@@ -92,7 +93,7 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
         write_mesh(mesh, run_dir / runs.SURFACE, force=True)
         seconds = time.perf_counter() - t0
         runs.write_run_info(run_dir, {**info, "status": "done", "seconds": round(seconds, 3)})
-        return FitResult(run_dir, method_name, 0, False, seconds, None)
+        return FitResult(run_dir, method_name, 0, False, seconds, None, len(cloud.points))
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -176,7 +177,7 @@ def _train_run(method: Method, model: torch.nn.Module, norm: Normalization, gene
         **info, "status": "interrupted" if result.interrupted else "done", "steps": result.steps,
         "seconds": round(seconds, 3), "final_loss": final, "extra": method.extra,
     })
-    return FitResult(run_dir, info["method"], result.steps, result.interrupted, seconds, final)
+    return FitResult(run_dir, info["method"], result.steps, result.interrupted, seconds, final, info.get("n_points"))
 
 
 def _write_log(path: Path, history: list[dict[str, float]]) -> None:

@@ -224,43 +224,46 @@ def load_points(path: str | os.PathLike, file_type: str | None = None, min_point
     path = Path(path)
     _check_readable(path)
     points, normals, faces = _loader_for(path, file_type)(path)
-    return _validate(path, points, normals, faces, min_points)
+    return validate_points(points, normals, faces, source=str(path), min_points=min_points)
 
 
-def _validate(path: Path, points: np.ndarray, normals: np.ndarray | None, faces: np.ndarray | None,
-              min_points: int) -> PointCloud:
+def validate_points(points: np.ndarray, normals: np.ndarray | None = None, faces: np.ndarray | None = None,
+                    source: str = "points", min_points: int = MIN_POINTS) -> PointCloud:
+    """The checks every input gets, from a file or from memory (the Python API): 3 coordinates, finite
+    points (others dropped with a warning), enough of them, not identical or collinear, unit normals.
+    Errors name `source`."""
     points = np.asarray(points, dtype=np.float64)
     if points.size and (points.ndim != 2 or points.shape[1] != 3):
-        raise InputError(f"{path}: vertices do not have 3 coordinates (got shape {points.shape})")
+        raise InputError(f"{source}: vertices do not have 3 coordinates (got shape {points.shape})")
     points = points.reshape(-1, 3)
     if len(points) == 0:
-        raise InputError(f"{path}: file contains no points")
+        raise InputError(f"{source}: contains no points")
     finite = np.isfinite(points).all(axis=1)
     if not finite.any():
-        raise InputError(f"{path}: no point has finite coordinates (all NaN/inf)")
+        raise InputError(f"{source}: no point has finite coordinates (all NaN/inf)")
     if not finite.all():
         bad = int((~finite).sum())
-        warnings.warn(f"{path}: dropped {bad} of {len(points)} points with NaN/inf coordinates",
+        warnings.warn(f"{source}: dropped {bad} of {len(points)} points with NaN/inf coordinates",
                       LevelreconWarning, stacklevel=3)
         if faces is not None:  # faces referencing dropped vertices cannot be kept consistently
             faces = None
         points = points[finite]
         normals = normals[finite] if normals is not None else None
     if len(points) < min_points:
-        raise InputError(f"{path}: only {len(points)} points, at least {min_points} are needed")
+        raise InputError(f"{source}: only {len(points)} points, at least {min_points} are needed")
     extent = np.ptp(points, axis=0)
     if extent.max() == 0:
-        raise InputError(f"{path}: all points are identical")
+        raise InputError(f"{source}: all points are identical")
     core = points[~far_outlier_mask(points)]  # stray points far away would dominate the test
     sub = (core if len(core) >= min_points else points)[:: max(1, len(points) // 20000)]
     sv = np.linalg.svd(sub - sub.mean(axis=0), compute_uv=False)
     if sv[1] <= 1e-9 * sv[0]:
-        raise InputError(f"{path}: all points are collinear, no surface can be fitted")
+        raise InputError(f"{source}: all points are collinear, no surface can be fitted")
     if normals is not None:
         normals = np.asarray(normals, dtype=np.float64)
         length = np.linalg.norm(normals, axis=1)
         if not np.isfinite(normals).all() or (length < 1e-12).any():
-            warnings.warn(f"{path}: ignoring normals (some are zero or non-finite)", LevelreconWarning,
+            warnings.warn(f"{source}: ignoring normals (some are zero or non-finite)", LevelreconWarning,
                           stacklevel=3)
             normals = None
         else:
@@ -268,7 +271,7 @@ def _validate(path: Path, points: np.ndarray, normals: np.ndarray | None, faces:
     if faces is not None:
         faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
         if len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
-            raise InputError(f"{path}: face indices out of range")
+            raise InputError(f"{source}: face indices out of range")
     return PointCloud(points, normals, faces)
 
 

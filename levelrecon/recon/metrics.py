@@ -38,23 +38,37 @@ def directed_distances(a: np.ndarray, b: np.ndarray, tree_b: cKDTree | None = No
     return d, idx
 
 
-def surface_distances(points: np.ndarray, mesh: trimesh.Trimesh, centre: np.ndarray, scale: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """For every point, distance to the triangles of `mesh` and the index of the closest triangle.
-
-    RaycastingScene computes in float32, so both sides are first moved by `centre` and divided by `scale`
-    (the reference's bounding box): the rounding is then relative to the shape's size, not to its offset
-    from the origin.
-    """
-    import open3d as o3d  # heavy import, only for mesh-to-mesh evaluation
+def _scene(mesh: trimesh.Trimesh, centre: np.ndarray, scale: float):  # noqa: ANN202 (open3d type)
+    """An Open3D ray-casting scene of `mesh` moved by `centre` and divided by `scale`: it computes in
+    float32, so the rounding is then relative to the shape's size, not to its offset from the origin."""
+    import open3d as o3d  # heavy import, only for mesh distances
 
     scene = o3d.t.geometry.RaycastingScene()
     verts = ((np.asarray(mesh.vertices) - centre) / scale).astype(np.float32)
     scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.uint32)))
+    return scene
+
+
+def surface_distances(points: np.ndarray, mesh: trimesh.Trimesh, centre: np.ndarray, scale: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """For every point, distance to the triangles of `mesh` and the index of the closest triangle
+    (`centre`, `scale`: the reference's bounding box, see `_scene`)."""
+    import open3d as o3d
+
     query = ((points - centre) / scale).astype(np.float32)
-    hit = scene.compute_closest_points(o3d.core.Tensor(query))
+    hit = _scene(mesh, centre, scale).compute_closest_points(o3d.core.Tensor(query))
     gap = query.astype(np.float64) - hit["points"].numpy().astype(np.float64)
     return np.linalg.norm(gap, axis=1) * scale, hit["primitive_ids"].numpy().astype(np.int64)
+
+
+def signed_surface_distances(points: np.ndarray, mesh: trimesh.Trimesh) -> np.ndarray:
+    """Distance of every point to a closed mesh, negative inside (Open3D's ray-parity inside test)."""
+    import open3d as o3d
+
+    lo, hi = mesh.bounds
+    centre, scale = 0.5 * (lo + hi), float(np.linalg.norm(hi - lo)) or 1.0
+    query = ((np.asarray(points, dtype=np.float64) - centre) / scale).astype(np.float32)
+    return _scene(mesh, centre, scale).compute_signed_distance(o3d.core.Tensor(query)).numpy() * scale
 
 
 @dataclass
