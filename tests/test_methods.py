@@ -9,7 +9,14 @@ import pytest
 from conftest import one_line_error, run, sphere_points
 
 from levelrecon.errors import InputError
-from levelrecon.recon.curves import curve_cloud, extract_curve, farthest_point_sampling, sample_polyline, trim_to_data
+from levelrecon.recon.curves import (
+    curve_cloud,
+    extract_curve,
+    farthest_point_sampling,
+    sample_polyline,
+    trim_open,
+    trim_to_data,
+)
 from levelrecon.recon.io import load_polyline, write_points, write_polyline
 
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
@@ -132,3 +139,23 @@ def test_mesh_trim_cuts_surface_the_data_does_not_support(in_tmp):
     assert full.vertices[:, 2].min() < -0.3  # closed below the data
     assert cut.vertices[:, 2].min() > -0.1 and len(cut.faces) < 0.8 * len(full.faces)
     assert cut.area > 0.8 * 2 * np.pi * 0.6**2  # the covered half stays (a hemisphere: 2πr²)
+
+
+def test_auto_trim_drops_the_cap_of_an_open_cloud_and_keeps_closed_surfaces_watertight():
+    """A closed sphere mesh: data on all of it, or all but a small sparse spot, keeps every face; data on the
+    upper half only (an open scan) loses the lower cap, which is one large region far from the data."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(5, radius=0.6)
+    verts, faces = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    pts = sphere_points(4000, 0.6, seed=3)
+    v, f, dropped = trim_open(verts, faces, pts)
+    assert dropped == 0 and len(f) == len(faces)
+    holed = pts[np.linalg.norm(pts - [0, 0, 0.6], axis=1) > 0.12]  # a small spot (1 % of the area) without data
+    v, f, dropped = trim_open(verts, faces, holed)
+    assert dropped == 0 and trimesh.Trimesh(v, f).is_watertight
+    assert trim_to_data(verts, faces, holed)[2] > 0  # the plain trim would have opened it
+    upper = pts[pts[:, 2] > 0]
+    v, f, dropped = trim_open(verts, faces, upper)
+    assert dropped > 0.3 * len(faces) and v[:, 2].min() > -0.15  # the cap below the data went
+    assert trimesh.Trimesh(v, f).area > 0.9 * 2 * np.pi * 0.6**2  # the covered half stays

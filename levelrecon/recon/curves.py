@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import trimesh
 from scipy.interpolate import CubicSpline
 from scipy.spatial import cKDTree
 
@@ -77,6 +78,21 @@ def extract_curve(field: FieldFn, resolution: int, bounds: tuple[float, float] =
     return np.asarray(verts), np.asarray(edges, dtype=np.int64)
 
 
+def _far_from_data(vertices: np.ndarray, points: np.ndarray, factor: float) -> np.ndarray:
+    """Which vertices lie farther than `factor` × the data's median nearest-neighbour spacing from every point."""
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points, k=2, workers=-1)[0][:, 1]))
+    return tree.query(vertices, k=1, workers=-1)[0] > factor * spacing
+
+
+def _drop_cells(vertices: np.ndarray, cells: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kept cells, reindexed onto their own vertices (unused vertices go)."""
+    used = np.unique(cells[keep])
+    remap = np.full(len(vertices), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return vertices[used], remap[cells[keep]]
+
+
 def trim_to_data(vertices: np.ndarray, cells: np.ndarray, points: np.ndarray,
                  factor: float = 3.0) -> tuple[np.ndarray, np.ndarray, int]:
     """Drop polyline edges or mesh faces (`cells`, (n, 2) or (n, 3)) with a vertex farther than `factor` ×
@@ -86,17 +102,47 @@ def trim_to_data(vertices: np.ndarray, cells: np.ndarray, points: np.ndarray,
     field closes an open scan (a cut neck, a single range view) below or beyond the data; no data supports
     such pieces. Returns (vertices, cells, number of cells dropped); unused vertices go too.
     """
-    tree = cKDTree(points)
-    spacing = float(np.median(tree.query(points, k=2, workers=-1)[0][:, 1]))
-    near = tree.query(vertices, k=1, workers=-1)[0] <= factor * spacing
-    keep = near[cells].all(axis=1)
+    keep = ~_far_from_data(vertices, points, factor)[cells].any(axis=1)
     if not keep.any():
         raise InputError(f"every piece of the reconstruction is farther than {factor:g} × the point spacing "
                          "from the data")
-    used = np.unique(cells[keep])
-    remap = np.full(len(vertices), -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    return vertices[used], remap[cells[keep]], int((~keep).sum())
+    vertices, cells = _drop_cells(vertices, cells, keep)
+    return vertices, cells, int((~keep).sum())
+
+
+AUTO_TRIM_FACTOR = 3.0
+AUTO_TRIM_AREA = 0.01
+
+
+def trim_open(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, factor: float = AUTO_TRIM_FACTOR,
+              min_area: float = AUTO_TRIM_AREA) -> tuple[np.ndarray, np.ndarray, int]:
+    """The automatic trim: drop the connected regions of unsupported faces (a vertex farther than `factor` ×
+    the data's median spacing, as `trim_to_data`) whose area is at least `min_area` of the mesh's.
+
+    A field closes an open cloud with a cap the data never saw (the cut neck of a scanned head, the unseen
+    side of a range view); that cap is one large connected region far from every point, and costs the
+    surface its accuracy. A closed cloud leaves at most small scattered patches past the spacing (sparse
+    spots, a noisy crease), which are kept so that the surface stays watertight.
+    Returns (vertices, faces, number of faces dropped); unchanged when no region is large enough.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    far = _far_from_data(vertices, points, factor)[faces].any(axis=1)
+    if not far.any():
+        return vertices, faces, 0
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    area = mesh.area_faces
+    pairs = mesh.face_adjacency
+    pairs = pairs[far[pairs].all(axis=1)]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(faces), len(faces)))
+    _, label = connected_components(graph, directed=False)
+    region_area = np.bincount(label[far], weights=area[far], minlength=label.max() + 1)
+    drop = far & (region_area[label] >= min_area * area.sum())
+    if not drop.any() or drop.all():
+        return vertices, faces, 0
+    vertices, faces = _drop_cells(vertices, faces, ~drop)
+    return vertices, faces, int(drop.sum())
 
 
 def sample_polyline(vertices: np.ndarray, edges: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

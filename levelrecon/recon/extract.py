@@ -12,7 +12,7 @@ from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.adaptive_meshing import DEFAULT_MARGIN, extract_adaptive
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.curves import extract_curve, trim_to_data
+from levelrecon.recon.curves import extract_curve, trim_open, trim_to_data
 from levelrecon.recon.fit import resolve_device
 from levelrecon.recon.io import load_mesh
 from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
@@ -38,7 +38,7 @@ class Extracted:
 def mesh_from_source(source: Path, resolution: int | None = None, level: float | None = None, bound: float = 1.1,
                      keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
                      progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
-                     margin: float | None = None, trim: float = 0.0) -> Extracted:
+                     margin: float | None = None, trim: float | str = "auto") -> Extracted:
     """Mesh of a run directory or checkpoint file.
 
     Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
@@ -49,7 +49,9 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
     Curves of a run directory lose the pieces farther than `curve_trim` × the input's point spacing from
     the input (0: keep all); a bare checkpoint has no input to compare with. Surfaces lose the faces
-    farther than `trim` × that spacing (0, the default: keep all; for open scans, e.g. 3).
+    farther than `trim` × that spacing (0: keep all; e.g. 3 for open scans); `trim="auto"` (the default)
+    drops only large connected regions of such faces (`curves.trim_open`: the cap a field puts on an open
+    cloud), so closed surfaces stay watertight; it needs the run directory's input and is skipped without.
     """
     run_dir = None
     if source.is_file() and source.suffix == ".pt":
@@ -87,11 +89,16 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     mesh = clean(mesh)
     mesh.vertices = ckpt.normalization.invert(mesh.vertices)
     dropped = 0
-    if trim > 0:
-        if run_dir is None or not (run_dir / runs.INPUT).is_file():
+    has_input = run_dir is not None and (run_dir / runs.INPUT).is_file()
+    if trim == "auto" and has_input:
+        verts, faces, dropped = trim_open(np.asarray(mesh.vertices), np.asarray(mesh.faces),
+                                          np.load(run_dir / runs.INPUT))
+    elif trim != "auto" and float(trim) > 0:
+        if not has_input:
             raise InputError(f"{source}: --trim needs the run directory's input cloud")
         verts, faces, dropped = trim_to_data(np.asarray(mesh.vertices), np.asarray(mesh.faces),
-                                             np.load(run_dir / runs.INPUT), trim)
+                                             np.load(run_dir / runs.INPUT), float(trim))
+    if dropped:
         mesh = trimesh.Trimesh(verts, faces, process=False)
     if keep_largest:
         mesh = largest_component(mesh)
