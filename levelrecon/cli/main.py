@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("levelrecon.cli.batch", "batch"),
     "info": ("levelrecon.cli.info", "info"),
     "plot-slice": ("levelrecon.cli.plot_slice", "plot_slice"),
+    "render": ("levelrecon.cli.render", "render"),
+    "view": ("levelrecon.cli.view", "view"),
     "oneclass": ("levelrecon.cli.oneclass", "oneclass"),
     "classify": ("levelrecon.cli.classify", "classify"),
 }

@@ -143,7 +143,7 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
 def _thumbnail(mesh: Any, path: Path, title: str) -> None:
     import numpy as np
 
-    from levelrecon.recon.plots import render_mesh
+    from levelrecon.viz.render import render_mesh
 
     render_mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), path, title)
 

@@ -1,4 +1,5 @@
-"""PNG figures: loss curves and quick mesh renders (matplotlib, headless)."""
+"""PNG figures: loss curves, field cross-sections and curves (matplotlib, headless); mesh renders are
+levelrecon.viz.render's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: figures are written to files, never shown (headless)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +19,7 @@ def _pyplot():
 
 
 def plot_loss(history: list[dict[str, float]], path: Path, title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     steps = np.array([h["step"] for h in history])
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     keys = [k for k in history[0] if k not in ("step", "lr", "time")]
@@ -33,60 +35,11 @@ def plot_loss(history: list[dict[str, float]], path: Path, title: str = "") -> N
     plt.close(fig)
 
 
-def _z_up(x: np.ndarray, up: str) -> np.ndarray:
-    """Rotate so that axis `up` points up in matplotlib's z-up 3-D axes (a rotation: no mirroring)."""
-    if up == "y":
-        return np.column_stack([x[:, 0], -x[:, 2], x[:, 1]])
-    if up == "x":
-        return np.column_stack([x[:, 1], x[:, 2], x[:, 0]])
-    return x
-
-
-def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, title: str = "",
-                points: np.ndarray | None = None, view: tuple[float, float] = (20, -60), up: str = "z") -> None:
-    """Flat-shaded render of a triangle mesh (Lambert shading per face), optionally beside its input."""
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-    plt = _pyplot()
-    vertices = _z_up(np.asarray(vertices, dtype=float), up)
-    points = None if points is None else _z_up(np.asarray(points, dtype=float), up)
-    tris = vertices[faces]
-    n = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
-    elev, azim = np.radians(view[0]), np.radians(view[1])
-    light = np.array([np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)])
-    shade = 0.25 + 0.75 * np.abs(n @ light)
-    colors = np.clip(np.outer(shade, [0.75, 0.8, 0.9]), 0, 1)
-    ncols = 2 if points is not None else 1
-    fig = plt.figure(figsize=(4.5 * ncols, 4.5), dpi=100)
-    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-    center, half = (lo + hi) / 2, (hi - lo).max() / 2
-    axes = []
-    if points is not None:
-        ax = fig.add_subplot(1, ncols, 1, projection="3d")
-        ax.scatter(*points.T, s=0.3, c="k", alpha=0.5, depthshade=False)
-        ax.set_title("input", fontsize=9)
-        axes.append(ax)
-    ax = fig.add_subplot(1, ncols, ncols, projection="3d")
-    ax.add_collection3d(Poly3DCollection(tris, facecolors=colors, edgecolors="none"))
-    ax.set_title(title, fontsize=9)
-    axes.append(ax)
-    for a in axes:
-        a.set_xlim(center[0] - half, center[0] + half)
-        a.set_ylim(center[1] - half, center[1] + half)
-        a.set_zlim(center[2] - half, center[2] + half)
-        a.view_init(*view)
-        a.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)
-    plt.close(fig)
-
-
 def plot_slice(values: np.ndarray, bounds: tuple[float, float], path: Path, axis_names: tuple[str, str],
                title: str = "", points: np.ndarray | None = None, level: float = 0.0, n_lines: int = 20) -> None:
     """Cross-section of a field: colour map, iso-lines at regular spacing, the mesh level in bold, and
     the input points near the plane. values[u, v] as returned by `evaluate_slice`."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.2), dpi=110)
     extent = (bounds[0], bounds[1], bounds[0], bounds[1])
     vmax = float(np.abs(values - level).max()) or 1.0
@@ -113,7 +66,7 @@ def render_curve(points: np.ndarray, vertices: np.ndarray, edges: np.ndarray, pa
     side, because at figure size the points hide a curve drawn through them."""
     from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(9, 4.5), dpi=110)
     both = np.vstack([points, vertices])
     lo, hi = both.min(axis=0), both.max(axis=0)

@@ -1,0 +1,158 @@
+"""`levelrecon view`: the viser server, its scene, and the page in a real headless Chromium (OS package)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from conftest import run, sphere_points
+
+from levelrecon.recon.io import write_mesh, write_points
+
+viser = pytest.importorskip("viser", reason="the viewer extra is not installed: pip install 'levelrecon[viewer]'")
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def meshed_run(tmp_path_factory) -> Path:
+    """A tiny trained and meshed run: field, cloud, mesh and loss log, as `fit` + `mesh` leave them."""
+    root = tmp_path_factory.mktemp("view")
+    write_points(sphere_points(800, radius=0.8, seed=2), root / "ball.ply")
+    r = run("fit", root / "ball.ply", "--method", "igr", "--field", "mlp", "--iters", "20", "--width", "32",
+            "--depth", "2", "-o", root / "ball_run", "-q")
+    assert r.exit_code == 0, r.output
+    assert run("mesh", root / "ball_run", "--resolution", "32", "-q").exit_code == 0
+    write_mesh(trimesh.creation.icosphere(3, radius=0.8), root / "truth.ply")
+    return root / "ball_run"
+
+
+def test_view_command_prints_url_serves_the_page_and_stops(meshed_run):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "levelrecon", "view", str(meshed_run), "--port", str(port),
+                             "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in line, line + proc.stderr.read()
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=10).read().decode()
+        assert "<html" in page.lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_timeout_stops_the_viewer_and_host_defaults_to_loopback(meshed_run):
+    r = run("view", meshed_run / "mesh.ply", "--port", free_port(), "--timeout", "0.5")
+    assert r.exit_code == 0, r.output
+    assert "http://127.0.0.1:" in r.stdout and "viser" not in r.stdout  # one URL line, not viser's banner
+
+
+def test_missing_viser_names_the_extra(monkeypatch, meshed_run):
+    monkeypatch.setitem(sys.modules, "viser", None)  # what an environment without the extra looks like
+    r = run("view", meshed_run)
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "levelrecon[viewer]" in lines[0]
+
+
+def test_bad_input_exits_2(tmp_path):
+    r = run("view", tmp_path / "nothing.ply", "--timeout", "0.1")
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol (a websocket: viser brings `websockets`), so the
+    test can wait for the page instead of guessing a time budget."""
+
+    def __init__(self, profile: Path, size: tuple[int, int] = (640, 480)) -> None:
+        from websockets.sync.client import connect
+
+        self.proc = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader",
+                                      "--use-angle=swiftshader", "--remote-debugging-port=0", "--no-first-run",
+                                      f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
+                                      "about:blank"], stderr=subprocess.PIPE, text=True)
+        for line in self.proc.stderr:
+            if found := re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line):
+                break
+        else:
+            raise RuntimeError("chromium did not start its DevTools server")
+        pages = json.load(urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/json/list", timeout=10))
+        url = next(p["webSocketDebuggerUrl"] for p in pages if p["type"] == "page")
+        self.ws = connect(url, max_size=2**27)
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, **params) -> dict:
+        i = next(self.ids)
+        self.ws.send(json.dumps({"id": i, "method": method, "params": params}))
+        while (msg := json.loads(self.ws.recv(timeout=60))).get("id") != i:
+            pass
+        assert "error" not in msg, msg
+        return msg["result"]
+
+    def text(self) -> str:
+        return self.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)[
+            "result"].get("value") or ""
+
+    def screenshot(self) -> np.ndarray:
+        from PIL import Image
+
+        png = base64.b64decode(self.call("Page.captureScreenshot", format="png", optimizeForSpeed=True)["data"])
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+
+    def close(self) -> None:
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium)")
+def test_page_in_headless_chromium(meshed_run, tmp_path):
+    from levelrecon.viz.scene import load_scene
+    from levelrecon.viz.viewer import Viewer
+
+    items = load_scene([meshed_run, meshed_run.parent / "truth.ply"], gt=meshed_run.parent / "truth.ply")
+    viewer = Viewer(items, port=free_port())
+    browser = Chromium(tmp_path / "profile")
+    try:
+        browser.call("Page.navigate", url=viewer.url)
+        deadline = time.monotonic() + 30
+        while not all(s in (text := browser.text()) for s in ("ball_run", "truth", "Cross-section")):
+            assert time.monotonic() < deadline, f"the viewer's controls never appeared: {text!r}"
+            time.sleep(0.3)
+        assert viewer.clients_seen == 1
+        for node in ("/ball_run/cloud", "/ball_run/mesh", "/ball_run/slice", "/ball_run/slice/image",
+                     "/ball_run/slice/level", "/truth/mesh"):
+            assert node in viewer.nodes, node
+        assert "/truth/slice" not in viewer.nodes  # a mesh file has no field
+        viewer.axis.value = "x"  # what the dropdown does: the plane moves, the level line follows
+        viewer.offset.value = 0.3
+        viewer.update_slices()
+        assert "/ball_run/slice/level" in viewer.nodes
+        time.sleep(1.0)  # objects fade in
+        shot = browser.screenshot()
+        h, w, _ = shot.shape
+        canvas = shot[h // 4:, w // 8: w * 5 // 8]  # where the objects are: below the notice, left of the controls
+        assert canvas.std() > 5, "the 3-D view is blank"
+        assert len(np.unique(canvas.reshape(-1, 3), axis=0)) > 100
+    finally:
+        browser.close()
+        viewer.close()
