@@ -110,25 +110,31 @@ def trim_to_data(vertices: np.ndarray, cells: np.ndarray, points: np.ndarray,
     return vertices, cells, int((~keep).sum())
 
 
-AUTO_TRIM_FACTOR = 3.0
+AUTO_TRIM_FACTOR = 1.0
 AUTO_TRIM_AREA = 0.01
 
 
 def trim_open(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, factor: float = AUTO_TRIM_FACTOR,
               min_area: float = AUTO_TRIM_AREA) -> tuple[np.ndarray, np.ndarray, int]:
-    """The automatic trim: drop the connected regions of unsupported faces (a vertex farther than `factor` ×
-    the data's median spacing, as `trim_to_data`) whose area is at least `min_area` of the mesh's.
+    """The automatic trim: drop the connected regions of unsupported faces (a vertex farther from the data
+    than `factor` × the local spacing of its nearest point, i.e. its distance to its 6th neighbour) whose
+    area is at least `min_area` of the mesh's.
 
     A field closes an open cloud with a cap the data never saw (the cut neck of a scanned head, the unseen
     side of a range view); that cap is one large connected region far from every point, and costs the
     surface its accuracy. A closed cloud leaves at most small scattered patches past the spacing (sparse
-    spots, a noisy crease), which are kept so that the surface stays watertight.
+    spots, a noisy crease), which are kept so that the surface stays watertight. The spacing is local so
+    that a sparsely sampled part of a closed surface is not mistaken for a gap.
     Returns (vertices, faces, number of faces dropped); unchanged when no region is large enough.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    far = _far_from_data(vertices, points, factor)[faces].any(axis=1)
+    from levelrecon.recon.targets import local_spacing
+
+    tree = cKDTree(points)
+    dist, nearest = tree.query(vertices, k=1, workers=-1)
+    far = (dist > factor * local_spacing(points, tree)[nearest])[faces].any(axis=1)
     if not far.any():
         return vertices, faces, 0
     mesh = trimesh.Trimesh(vertices, faces, process=False)
