@@ -46,6 +46,27 @@ def meshed_run(tmp_path_factory) -> Path:
     return root / "ball_run"
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_cross_section_image_matches_the_plane(axis):
+    """The image drawn in the plane shows at each pixel the field at that pixel's place: a linear field
+    against the reference value, under viser's image convention (columns along local +x, row 0 at local +y,
+    the image in the local xy plane)."""
+    from levelrecon.recon.meshing import evaluate_slice
+    from levelrecon.viz.colors import FIELD_CMAP, colormap
+    from levelrecon.viz.viewer import SLICE_BOUND, _plane_rotation, slice_image
+
+    w, offset, res = np.array([1.0, -2.0, 3.0]), 0.25, 9
+    values = evaluate_slice(lambda p: p @ w, axis, offset, res, (-SLICE_BOUND, SLICE_BOUND))
+    image = slice_image(values, 0.0)
+    t = np.linspace(-SLICE_BOUND, SLICE_BOUND, res)
+    local = np.stack([*np.meshgrid(t, t[::-1], indexing="xy"), np.zeros((res, res))], axis=-1)  # [row, col]
+    world = local @ _plane_rotation(axis).T
+    world[..., axis] = offset
+    vmax = np.abs(values).max()
+    np.testing.assert_array_equal(image, colormap(world @ w, -vmax, vmax, FIELD_CMAP))
+    assert np.isclose(np.linalg.det(_plane_rotation(axis)), 1.0)
+
+
 def test_view_command_prints_url_serves_the_page_and_stops(meshed_run):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "levelrecon", "view", str(meshed_run), "--port", str(port),
@@ -143,9 +164,11 @@ def test_page_in_headless_chromium(meshed_run, tmp_path):
                      "/ball_run/slice/level", "/truth/mesh"):
             assert node in viewer.nodes, node
         assert "/truth/slice" not in viewer.nodes  # a mesh file has no field
-        viewer.axis.value = "x"  # what the dropdown does: the plane moves, the level line follows
-        viewer.offset.value = 0.3
-        viewer.update_slices()
+        before = viewer.nodes["/ball_run/slice/image"]
+        viewer.axis.value = "x"  # as the dropdown does: the plane turns, its image and level line are redrawn
+        while viewer.nodes["/ball_run/slice/image"] is before:
+            assert time.monotonic() < deadline, "changing the axis did not redraw the cross-section"
+            time.sleep(0.1)
         assert "/ball_run/slice/level" in viewer.nodes
         time.sleep(1.0)  # objects fade in
         shot = browser.screenshot()

@@ -21,7 +21,8 @@ Examples:
               help="Ground-truth mesh: colour each mesh vertex by its distance to this surface.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 exposes the viewer (and your data) to the network.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Port to listen on; if taken, the next free one (the printed URL says which).")
 @click.option("--up", type=click.Choice(["x", "y", "z"]), default="y", show_default=True,
               help="Axis pointing up in the viewer.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
