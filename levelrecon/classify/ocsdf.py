@@ -5,6 +5,9 @@ F is a 1-Lipschitz network trained with the HKR loss against negatives generated
 approximates the signed distance to its boundary, so `score_samples` = F (higher = more normal), the
 anomaly score is −F, and a score moves by at most ε·`lipschitz_` under an l2 perturbation of radius ε
 (in the standardized units when `standardize=True`).
+
+`PRESETS` holds the paper's settings (its appendix): `paper` for tabular data, `paper-mnist` for 28×28
+images and `mnist-cpu`, a CPU-sized variant of the latter.
 """
 
 from __future__ import annotations
@@ -20,14 +23,43 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from levelrecon.classify.datasets import fit_zscore
 from levelrecon.errors import InputError
-from levelrecon.models.lipschitz import lipschitz_bound, lipschitz_mlp, refresh_weights
+from levelrecon.models.lipschitz import LipschitzVGG, lipschitz_bound, lipschitz_mlp, project_weights, refresh_weights
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
 from levelrecon.recon.checkpoint import read_payload
 from levelrecon.recon.io import atomic_output
 from levelrecon.recon.train import lr_factor
 
 FORMAT = "levelrecon-oneclass"
-VERSION = 1
+VERSION = 1  # later fields are optional on load
+
+PAPER_MARGINS = (0.01, 0.05, 0.2, 1.0)  # the m grid of the paper's tabular experiments
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tabular (paper appendix): 4 × 512 FullSort, orthogonal kernels, unit-norm linear output; RMSprop
+    # (alpha = 0.9: torch's 0.99 gives NaN at step 1 here, DESIGN §5; 0.9 is also Keras's default rho);
+    # T = 4 lazy Newton steps after a 5-epoch warm start with T = 0; batch 128; 40 epochs; λ = 100;
+    # B = a hypercube of side 10 standard deviations of each feature around the mean; m from PAPER_MARGINS
+    # (0.05 when one value is needed). Orthogonal kernels kept by projection (`kernels="bjorck"` for
+    # torchlip's re-parametrization: the same networks, 1.5× slower per step on CPU).
+    "paper": dict(arch="mlp", width=512, depth=4, activation="fullsort", kernels="projected",
+                  optimizer="rmsprop", lr=1e-3, lr_schedule="constant", epochs=40, batch=128, newton_steps=4,
+                  warmup=5 / 40, margin=0.05, lam=100.0, domain_std=10.0),
+    # MNIST (paper Table 3 / Table 6): the VGG-like Lipschitz network, pixels in [-1, 1] = B, m = 0.79,
+    # λ = 200, T = 16, 70 epochs with a 10-epoch warm start, linear learning-rate decay. GPU-sized.
+    "paper-mnist": dict(arch="vgg", image_shape=(1, 28, 28), width=64, depth=4, optimizer="rmsprop", lr=1e-3,
+                        lr_schedule="linear", epochs=70, batch=128, newton_steps=16, warmup=10 / 70,
+                        margin=0.79, lam=200.0, domain=(-1.0, 1.0), standardize=False),
+    # CPU-sized MNIST: the same recipe with a 8/16/32-channel, 2-2-1 convolution network, T = 4, 10 epochs.
+    "mnist-cpu": dict(arch="vgg", image_shape=(1, 28, 28), width=8, depth=2, optimizer="rmsprop", lr=1e-3,
+                      lr_schedule="linear", epochs=10, batch=128, newton_steps=4, warmup=2 / 10, margin=0.79,
+                      lam=200.0, domain=(-1.0, 1.0), standardize=False),
+}
+
+
+def preset_params(name: str) -> dict[str, Any]:
+    """A copy of a preset's estimator parameters; unknown names raise InputError."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
 
 
 class OCSDFClassifier(OutlierMixin, BaseEstimator):
@@ -35,13 +67,23 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
 
     Parameters
     ----------
-    width, depth, activation : the 1-Lipschitz network (`models.lipschitz.lipschitz_mlp`)
-    iters, batch, lr : Adam steps, positives per step (as many negatives), base learning rate (cosine decay)
+    arch : "mlp" (`models.lipschitz.lipschitz_mlp`) or "vgg" (`models.lipschitz.LipschitzVGG`, flat images
+        of `image_shape`; width = first-stage channels, depth = convolutions per stage)
+    width, depth, activation : the 1-Lipschitz network (activation: MLP only)
+    kernels : MLP only: "bjorck" (torchlip's re-parametrized layers) or "projected" (orthogonal weights
+        restored after each optimizer step: same function class, several times faster at width 512)
+    iters, batch, lr : optimizer steps, positives per step (as many negatives), base learning rate
+    epochs : when set, iters = epochs × ceil(rows / batch) (an epoch is one pass over the training rows)
+    optimizer : "adam" or "rmsprop" (alpha 0.9); lr_schedule : "cosine", "constant" or "linear" (to 0)
     margin, lam : HKR margin m and regularization λ
     newton_steps : T, Newton steps per negative; warmup : fraction of the steps with T = 0
     target_level : the level negatives move toward
     domain : half-size b of the box B = [-b, b]^d negatives live in, a (lo, hi) pair, or None for
         1.1 × the largest |feature| of the (standardized) training data
+    domain_std : when set (overrides domain), B = mean ± domain_std/2 standard deviations of each feature
+        of the training data (the paper: 10)
+    seeds, one_sided : where Algorithm 1 starts ("box" or "ball") and whether points inside the support
+        stay put (`models.ocsdf.NegativeSampler`)
     standardize : z-score features with the training mean and standard deviation
     contamination : None puts the decision threshold at F = 0 (the learned boundary); a fraction puts it
         at that quantile of F over the training data
@@ -62,23 +104,36 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
     (3,)
     """
 
-    def __init__(self, *, width: int = 64, depth: int = 3, activation: str = "groupsort2", iters: int = 600,
-                 batch: int = 256, lr: float = 2e-3, margin: float = 0.05, lam: float = 100.0,
-                 newton_steps: int = 4, warmup: float = 0.1, target_level: float = 0.0,
-                 domain: float | tuple[float, float] | None = None, standardize: bool = True,
-                 contamination: float | None = None, seed: int = 0, device: str = "cpu") -> None:
+    def __init__(self, *, arch: str = "mlp", image_shape: tuple[int, int, int] | None = None, width: int = 64,
+                 depth: int = 3, activation: str = "groupsort2", kernels: str = "bjorck", iters: int = 600,
+                 epochs: int | None = None,
+                 batch: int = 256, lr: float = 2e-3, optimizer: str = "adam", lr_schedule: str = "cosine",
+                 margin: float = 0.05, lam: float = 100.0, newton_steps: int = 4, warmup: float = 0.1,
+                 target_level: float = 0.0, domain: float | tuple[float, float] | None = None,
+                 domain_std: float | None = None, seeds: str = "box", one_sided: bool = False,
+                 standardize: bool = True, contamination: float | None = None, seed: int = 0,
+                 device: str = "cpu") -> None:
+        self.arch = arch
+        self.image_shape = image_shape
         self.width = width
         self.depth = depth
         self.activation = activation
+        self.kernels = kernels
         self.iters = iters
+        self.epochs = epochs
         self.batch = batch
         self.lr = lr
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
         self.margin = margin
         self.lam = lam
         self.newton_steps = newton_steps
         self.warmup = warmup
         self.target_level = target_level
         self.domain = domain
+        self.domain_std = domain_std
+        self.seeds = seeds
+        self.one_sided = one_sided
         self.standardize = standardize
         self.contamination = contamination
         self.seed = seed
@@ -98,27 +153,29 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         dev = torch.device(self.device)
         with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the global RNG
             torch.manual_seed(self.seed)
-            try:
-                model = lipschitz_mlp(X.shape[1], self.width, self.depth, self.activation).to(dev)
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+            model = self._network(X.shape[1]).to(dev)
         generator = torch.Generator().manual_seed(self.seed)
         data = torch.as_tensor(Z, dtype=torch.float32, device=dev)
-        sampler = NegativeSampler(self.domain_, self.newton_steps, self.target_level)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        sampler = NegativeSampler(self.domain_, self.newton_steps, self.target_level, self.seeds, self.one_sided)
+        if self.optimizer == "rmsprop":  # alpha 0.99 (torch's default) diverges at step 1 (DESIGN §5)
+            opt: torch.optim.Optimizer = torch.optim.RMSprop(model.parameters(), lr=self.lr, alpha=0.9, eps=1e-7)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         self.history_: list[dict[str, float]] = []
         n_pos = min(self.batch, len(Z))
-        for step in range(self.iters):
+        self.n_steps_ = self.iters if self.epochs is None else self.epochs * -(-len(Z) // self.batch)
+        for step in range(self.n_steps_):
             for group in opt.param_groups:
-                group["lr"] = self.lr * lr_factor("cosine", step, self.iters)
+                group["lr"] = self.lr * _lr_factor(self.lr_schedule, step, self.n_steps_)
             idx = torch.randint(len(Z), (n_pos,), generator=generator).to(dev)
-            loss, logs = ocsdf_step_loss(model, data[idx], sampler, generator, warm=step < self.warmup * self.iters,
-                                         margin=self.margin, lam=self.lam)
+            loss, logs = ocsdf_step_loss(model, data[idx], sampler, generator,
+                                         warm=step < self.warmup * self.n_steps_, margin=self.margin, lam=self.lam)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at step {step}; try a lower lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            project_weights(model)
             self.history_.append({"step": step + 1, **logs})
         refresh_weights(model)
         self.model_ = model.eval()
@@ -127,7 +184,32 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         self.offset_ = 0.0 if self.contamination is None else float(np.quantile(f_train, self.contamination))
         return self
 
+    def _network(self, n_features: int) -> torch.nn.Module:
+        """The untrained 1-Lipschitz network for inputs of n_features."""
+        try:
+            if self.arch == "vgg":
+                shape = tuple(self.image_shape or ())
+                if len(shape) != 3 or int(np.prod(shape)) != n_features:
+                    raise ValueError(f"arch vgg needs image_shape (C, H, W) with C·H·W = {n_features} features, "
+                                     f"got {self.image_shape}")
+                return LipschitzVGG(shape, self.width, self.depth)
+            if self.arch != "mlp":
+                raise ValueError(f"unknown arch {self.arch!r}; choose mlp or vgg")
+            return lipschitz_mlp(n_features, self.width, self.depth, self.activation, self.kernels)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
     def _validate_params_values(self) -> None:
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise InputError(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
+        if self.lr_schedule not in ("cosine", "constant", "linear"):
+            raise InputError(f"lr_schedule must be cosine, constant or linear, got {self.lr_schedule!r}")
+        if self.seeds not in ("box", "ball"):
+            raise InputError(f"seeds must be box or ball, got {self.seeds!r}")
+        if self.epochs is not None and self.epochs < 1:
+            raise InputError(f"epochs must be >= 1, got {self.epochs}")
+        if self.domain_std is not None and self.domain_std <= 0:
+            raise InputError(f"domain_std must be positive, got {self.domain_std}")
         if self.iters < 1 or self.batch < 1 or self.lr <= 0 or self.newton_steps < 0:
             raise InputError("iters, batch and lr must be positive and newton_steps >= 0")
         if not 0.0 <= self.warmup <= 1.0:
@@ -137,7 +219,11 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         if self.margin <= 0 or self.lam <= 0:
             raise InputError("margin and lam must be positive")
 
-    def _domain(self, Z: np.ndarray) -> tuple[float, float]:
+    def _domain(self, Z: np.ndarray) -> tuple[Any, Any]:
+        if self.domain_std is not None:  # per feature: mean ± (domain_std / 2) σ; constant features get σ = 1
+            center = Z.mean(axis=0)
+            half = self.domain_std / 2 * fit_zscore(Z)[1]
+            return (center - half, center + half)
         if self.domain is None:
             b = 1.1 * float(np.abs(Z).max())
             return (-b, b)
@@ -185,9 +271,11 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         payload: dict[str, Any] = {
             "format": FORMAT, "version": VERSION,
             "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "n_steps": self.n_steps_,
             "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
             "mean": torch.as_tensor(self.mean_), "scale": torch.as_tensor(self.scale_),
-            "domain": list(self.domain_), "offset": self.offset_, "lipschitz": self.lipschitz_,
+            "domain": [torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in self.domain_],
+            "offset": self.offset_, "lipschitz": self.lipschitz_,
             "n_features": self.n_features_in_,
         }
         path = Path(path)
@@ -200,17 +288,33 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         """Read a model written by :meth:`save`, never unpickling arbitrary objects."""
         data = read_payload(path, FORMAT, VERSION, "levelrecon one-class model")
         params = dict(data["params"], device=device)
-        if isinstance(params.get("domain"), list):
-            params["domain"] = tuple(params["domain"])
+        for key in ("domain", "image_shape"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
         clf = cls(**params)
-        model = lipschitz_mlp(data["n_features"], clf.width, clf.depth, clf.activation)
+        model = clf._network(int(data["n_features"]))
         model.load_state_dict(data["state_dict"])
         clf.model_ = model.to(device).eval()
         clf.mean_, clf.scale_ = data["mean"].numpy(), data["scale"].numpy()
-        clf.domain_ = tuple(data["domain"])
+        clf.domain_ = tuple(_unpack(v) for v in data["domain"])
+        clf.n_steps_ = int(data.get("n_steps", clf.iters))
         clf.offset_, clf.lipschitz_ = float(data["offset"]), float(data["lipschitz"])
         clf.n_features_in_ = int(data["n_features"])
         return clf
+
+
+def _unpack(v: Any) -> Any:
+    """A saved domain end: a float, or a per-feature array."""
+    if isinstance(v, torch.Tensor):
+        return float(v) if v.dim() == 0 else v.numpy()
+    return float(v)
+
+
+def _lr_factor(schedule: str, step: int, total: int) -> float:
+    """`recon.train.lr_factor` plus the paper's linear decay to 0 (MNIST)."""
+    if schedule == "linear":
+        return 1.0 - step / max(1, total)
+    return lr_factor(schedule, step, total)
 
 
 def _check(X: np.ndarray) -> np.ndarray:

@@ -137,3 +137,40 @@ def evaluate(ds: Dataset, protocol: str = "oc", runs: int = 5, eps: tuple[float,
         if on_run is not None:
             on_run(r + 1, runs)
     return result
+
+
+def parse_margins(text: str) -> tuple[float, ...]:
+    """'paper' or a comma-separated list of positive margins."""
+    from levelrecon.classify.ocsdf import PAPER_MARGINS
+
+    if text.strip().lower() == "paper":
+        return PAPER_MARGINS
+    try:
+        grid = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--m-grid: expected 'paper' or numbers separated by commas, got {text!r}") from None
+    if not grid or min(grid) <= 0:
+        raise InputError(f"--m-grid: margins must be positive, got {text!r}")
+    return grid
+
+
+def sweep_margins(ds: Dataset, protocol: str, runs: int, margins: tuple[float, ...], params: dict[str, Any],
+                  train_fraction: float = 0.5, seed: int = 0, fixed: tuple[float, EvalResult] | None = None,
+                  on_run: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """OCSDF's AUROC at each margin m (same seeds), and the paper's m selection: the best average over runs.
+
+    That rule reads the test labels (an oracle); `fixed` = (m, result) already computed is reused, not rerun.
+    """
+    per_m: dict[str, dict[str, Any]] = {}
+    total = runs * len(margins)
+    for i, m in enumerate(margins):
+        if fixed is not None and float(m) == float(fixed[0]):
+            values = fixed[1].auroc["ocsdf"]
+        else:
+            tick = None if on_run is None else (lambda r, _n, done=i * runs: on_run(done + r, total))
+            res = evaluate(ds, protocol, runs, (), (), {**params, "margin": m}, train_fraction, seed, on_run=tick)
+            values = res.auroc["ocsdf"]
+        per_m[f"{m:g}"] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
+    best = max(per_m, key=lambda k: per_m[k]["mean"])
+    return {"per_m": per_m, "best_m": float(best), "best_mean": per_m[best]["mean"],
+            "rule": "best average AUROC over the runs (the paper's; uses the labels)"}
