@@ -145,8 +145,38 @@ class Chromium:
         self.proc.wait(timeout=20)
 
 
+def port_forward(target: int) -> int:
+    """Forward a new local port to `target`, as `ssh -L new:127.0.0.1:target host` does (without sshd): the
+    page must reach its websocket through the port the browser used, not the server's own."""
+    import asyncio
+    import threading
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        r2, w2 = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
+
+    port, ready = free_port(), threading.Event()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        ready.set()
+        await server.serve_forever()
+
+    threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
+    ready.wait(10)
+    return port
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium)")
-def test_page_in_headless_chromium(meshed_run, tmp_path):
+def test_page_in_headless_chromium_through_a_port_forward(meshed_run, tmp_path):
     from levelrecon.viz.scene import load_scene
     from levelrecon.viz.viewer import Viewer
 
@@ -154,7 +184,7 @@ def test_page_in_headless_chromium(meshed_run, tmp_path):
     viewer = Viewer(items, port=free_port())
     browser = Chromium(tmp_path / "profile")
     try:
-        browser.call("Page.navigate", url=viewer.url)
+        browser.call("Page.navigate", url=f"http://127.0.0.1:{port_forward(viewer.server.get_port())}")
         deadline = time.monotonic() + 30
         while not all(s in (text := browser.text()) for s in ("ball_run", "truth", "Cross-section")):
             assert time.monotonic() < deadline, f"the viewer's controls never appeared: {text!r}"
