@@ -98,34 +98,28 @@ def plan(pairs: Sequence[tuple[Path, Path | None]], out_dir: Path) -> list[Batch
 
 def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     """fit → mesh → eval of one cloud; never raises: errors become a `failed` row with their message."""
+    from levelrecon import api
     from levelrecon.recon import runs
-    from levelrecon.recon.cleaning import clean_cloud, outlier_mode
     from levelrecon.recon.evaluation import evaluate
-    from levelrecon.recon.extract import mesh_from_source
-    from levelrecon.recon.fit import fit_cloud
-    from levelrecon.recon.io import load_points, write_mesh
-    from levelrecon.recon.methods import auto_method
+    from levelrecon.recon.io import write_mesh
 
     run_dir = Path(task.run_dir)
     row: dict[str, Any] = {"name": task.name, "cloud": task.cloud, "gt": task.gt, "method": opts.method,
                            "run_dir": task.run_dir, "status": "failed"}
     try:
         t0 = time.perf_counter()
-        cloud = load_points(task.cloud)
-        method = auto_method(len(cloud.points)) if opts.method == "auto" else opts.method
-        row["method"] = method
-        cleaned = clean_cloud([cloud], source=task.cloud, outliers=outlier_mode(method))
-        fit = fit_cloud(cleaned.cloud, Path(task.cloud), method, run_dir, preset=opts.preset,
-                        overrides={"seed": opts.seed, **opts.overrides}, force=True,
-                        extra_info=cleaned.summary())
+        model = api.fit(task.cloud, method=opts.method, preset=opts.preset, run_dir=run_dir, force=True,
+                        **{"seed": opts.seed, **opts.overrides})
+        fit = model.result
+        row["method"] = fit.method
         t1 = time.perf_counter()
-        mesh = mesh_from_source(run_dir, opts.resolution).mesh
+        mesh = model.mesh(opts.resolution)
         mesh_path = write_mesh(mesh, run_dir / runs.MESH, force=True)
         runs.write_run_info(run_dir, {**runs.read_run_info(run_dir), "mesh": str(mesh_path.resolve())})
         t2 = time.perf_counter()
         metrics = evaluate(run_dir, Path(task.gt) if task.gt else None, n_samples=opts.samples)
         t3 = time.perf_counter()
-        row.update(status="done", n_points=len(cleaned.cloud.points), steps=fit.steps, fit_s=round(t1 - t0, 2),
+        row.update(status="done", n_points=fit.n_points, steps=fit.steps, fit_s=round(t1 - t0, 2),
                    mesh_s=round(t2 - t1, 2), eval_s=round(t3 - t2, 2), mesh=str(mesh_path),
                    chamfer_l1_rel=metrics["chamfer_l1_rel"], hausdorff_rel=metrics["hausdorff_rel"],
                    fscore=metrics["fscore"], distance=metrics.get("distance"), error="")
