@@ -83,7 +83,7 @@ class Model:
         return f"levelrecon.Model(method={self.method!r}, {where})"
 
     def extract(self, resolution: int | None = None, *, level: float | None = None, dense: bool = False,
-                margin: float | None = None, trim: float = 0.0, largest_component: bool = False,
+                margin: float | None = None, trim: float | str = "auto", largest_component: bool = False,
                 bound: float = 1.1, device: str = "auto", chunk: int = 65536, curve_trim: float = 3.0,
                 progress: ProgressFn | None = None) -> Extracted:
         """The surface with extraction statistics (what `levelrecon mesh` prints); see :meth:`mesh`."""
@@ -91,13 +91,15 @@ class Model:
                                 progress=progress, curve_trim=curve_trim, dense=dense, margin=margin, trim=trim)
 
     def mesh(self, resolution: int | None = None, *, level: float | None = None, dense: bool = False,
-             margin: float | None = None, trim: float = 0.0, largest_component: bool = False,
+             margin: float | None = None, trim: float | str = "auto", largest_component: bool = False,
              device: str = "auto") -> trimesh.Trimesh:
         """Marching cubes on the field, in the input's coordinates.
 
         resolution: grid points per axis (default 256, refined adaptively near the surface; 128 with
-        `dense=True`, which evaluates every grid point). trim: drop faces farther than this many input point
-        spacings from the input (open scans, e.g. 3). A classical run returns its surface.
+        `dense=True`, which evaluates every grid point). trim: "auto" drops the large regions of surface far
+        from every input point that a field puts over the holes of an open scan (closed clouds keep a
+        watertight mesh); a number K drops every face farther than K input point spacings from the input;
+        0 keeps all. A classical run returns its surface.
         """
         out = self.extract(resolution, level=level, dense=dense, margin=margin, trim=trim,
                            largest_component=largest_component, device=device)
@@ -284,7 +286,7 @@ def load(path: PathLike) -> Model:
 
 
 def reconstruct(data: CloudLike, normals: Any = None, *, method: str = "auto", resolution: int | None = None,
-                trim: float = 0.0, **options: Any) -> trimesh.Trimesh:
+                trim: float | str = "auto", **options: Any) -> trimesh.Trimesh:
     """Points in, mesh out: :func:`fit` then :meth:`Model.mesh`, like Open3D's one-call Poisson.
 
     Takes everything :func:`fit` takes (`method`, `iters`, `seed`, `device`, `voxel`, `progress` ...);

@@ -97,3 +97,15 @@ def test_load_refuses_what_is_not_a_run(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(levelrecon.InputError, match="not a readable levelrecon checkpoint"):
         levelrecon.load(tmp_path / "x.pt")
+
+
+def test_mesh_trims_the_cap_of_an_open_cloud_by_default():
+    """A hemisphere of samples: the field closes it, the default trim="auto" removes that cap."""
+    pts = _sphere(12000)
+    pts = pts[pts[:, 2] > 0]
+    model = levelrecon.fit(pts, iters=60, seed=0, device="cpu")
+    kept, trimmed = model.mesh(64, trim=0), model.mesh(64)
+    assert len(trimmed.faces) < 0.75 * len(kept.faces)
+    assert kept.vertices[:, 2].min() < -0.2 and trimmed.vertices[:, 2].min() > -0.1  # the cap below z=0 is gone
+    result = CliRunner().invoke(cli, ["mesh", str(model.run_dir), "--trim", "x"])
+    assert result.exit_code == 2 and "neither 'auto' nor a number" in result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from levelrecon.cli import console
-from levelrecon.cli.options import device_option, force_option, quiet_option
+from levelrecon.cli.options import AutoOrFloat, device_option, force_option, quiet_option
 
 
 @click.command(epilog="""\b
@@ -38,16 +38,17 @@ Examples:
 @click.option("--largest-component", is_flag=True, help="Keep only the connected component with most faces.")
 @click.option("--chunk", type=click.IntRange(1024), default=65536, show_default=True,
               help="Grid points evaluated at once (bounds memory).")
-@click.option("--trim", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Open scans: drop faces farther than this many input point spacings from the input, as "
-                   "Poisson users trim by density (0: keep all; e.g. 3).")
+@click.option("--trim", type=AutoOrFloat(), default="auto", show_default=True,
+              help="Surface the data does not support: auto = drop the large regions far from every input point "
+                   "that close an open scan (closed clouds stay watertight); K = drop every face farther than K "
+                   "input point spacings from the input, as Poisson users trim by density (e.g. 3); 0 = keep all.")
 @click.option("--curve-trim", type=click.FloatRange(0), default=3.0, show_default=True,
               help="Curve runs: drop pieces farther than this many input point spacings from the input (0: keep all).")
 @device_option
 @force_option
 @quiet_option
 def mesh(source: Path | None, output: Path | None, resolution: int | None, dense: bool, margin: float | None,
-         trim: float, level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float,
+         trim: float | str, level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float,
          device: str, force: bool, quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 

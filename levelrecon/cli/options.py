@@ -17,6 +17,23 @@ device_option = click.option("--device", default="auto", show_default=True,
                              help="auto (CUDA if available), cpu, cuda or cuda:N.")
 
 
+class AutoOrFloat(click.ParamType):
+    """`auto`, or a number >= 0 (options whose default is decided by the data)."""
+
+    name = "auto|NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if isinstance(value, (int, float)) or value == "auto":
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if number < 0:
+            self.fail(f"{value!r} is negative", param, ctx)
+        return number
+
+
 def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     """--set KEY=VALUE pairs; values parsed as JSON when possible (numbers, booleans), else strings."""
     out: dict[str, Any] = {}
