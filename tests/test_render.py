@@ -91,3 +91,21 @@ def test_no_overwrite_without_force(sphere_mesh, tmp_path):
     assert out.read_bytes() == b"keep"
     assert run("render", sphere_mesh, "-o", out, "--views", "1", "--force").exit_code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_curve_polyline_renders_as_lines(tmp_path):
+    """A curve run's mesh.ply is a polyline (PLY edge element): drawn as lines, not refused as 'no triangles'."""
+    from levelrecon.recon.io import write_polyline
+    from levelrecon.viz.scene import load_scene
+
+    t = np.linspace(0, 4 * np.pi, 400)
+    verts = np.column_stack([np.cos(t), np.sin(t), 0.1 * t])
+    edges = np.column_stack([np.arange(399), np.arange(1, 400)])
+    write_polyline(verts, edges, tmp_path / "helix.ply")
+    item = load_scene([tmp_path / "helix.ply"])[0]
+    assert item.mesh is None and item.curve is not None and len(item.curve[1]) == 399
+    r = run("render", tmp_path / "helix.ply", "-o", tmp_path / "helix.png", "--up", "z")
+    assert r.exit_code == 0, r.output
+    img = pixels(tmp_path / "helix.png")
+    blue = (img[..., 2] - img[..., 0]) > 60  # the line colour
+    assert 0.001 < blue.mean() < 0.2  # thin lines drawn in every panel, not a filled surface

@@ -53,7 +53,7 @@ def _face_colors(tris: np.ndarray, view: tuple[float, float], face_values: np.nd
 def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, title: str = "",
                 points: np.ndarray | None = None, views: Sequence[tuple[float, float]] = orbit(1),
                 up: str = "z", values: np.ndarray | None = None, value_label: str = "",
-                panel_size: float = 4.5) -> None:
+                panel_size: float = 4.5, edges: np.ndarray | None = None) -> None:
     """Shaded views of a triangle mesh side by side, optionally after its input cloud and coloured by a
     per-vertex value (e.g. the distance to a ground truth) with a colour bar.
 
@@ -65,14 +65,15 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, title
     up : the axis drawn vertical (the shared meshes are y-up)
     values : (n,) float per vertex; faces take the mean of their vertices; the scale runs from 0 to the
         99th percentile
+    edges : (e, 2) int: draw this polyline (a curve run's) instead of `faces`
     """
     plt = pyplot()
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 
     vertices, faces = _z_up(np.asarray(vertices, dtype=float), up), np.asarray(faces)
-    tris = vertices[faces]
+    tris = vertices[faces] if edges is None else np.zeros((0, 3, 3))
     face_values = None if values is None else np.asarray(values, dtype=float)[faces].mean(axis=1)
     vmax = error_range(np.asarray(values, dtype=float)) if values is not None else 1.0
     panels = len(views) + (points is not None)
@@ -87,8 +88,12 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, title
         axes.append((ax, views[0]))
     for i, view in enumerate(views):
         ax = fig.add_subplot(1, panels, panels - len(views) + i + 1, projection="3d")
-        colors = _face_colors(tris, view, face_values, vmax)  # edges in the face colour hide anti-aliasing seams
-        ax.add_collection3d(Poly3DCollection(tris, facecolors=colors, edgecolors=colors, linewidths=0.2))
+        if edges is not None:
+            ax.add_collection3d(Line3DCollection(vertices[np.asarray(edges)], colors=[(0.15, 0.35, 0.8)],
+                                                 linewidths=1.5))
+        else:
+            colors = _face_colors(tris, view, face_values, vmax)  # edges in the face colour hide anti-aliasing seams
+            ax.add_collection3d(Poly3DCollection(tris, facecolors=colors, edgecolors=colors, linewidths=0.2))
         axes.append((ax, view))
     axes[len(axes) - len(views)][0].set_title(title, fontsize=9)
     for ax, view in axes:
@@ -110,6 +115,11 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, title
 def render_item(item: SceneItem, path: str | Path, views: Sequence[tuple[float, float]] = orbit(3),
                 up: str = "y", title: str | None = None) -> None:
     """Render a loaded run or mesh file; coloured by its errors when the scene was loaded against a ground truth."""
+    if item.curve is not None:
+        verts, edges = item.curve
+        render_mesh(verts, np.zeros((0, 3), dtype=np.int64), path, item.name if title is None else title,
+                    views=views, up=up, edges=edges)
+        return
     if item.mesh is None:
         hint = (f"run `levelrecon mesh {item.source}` first" if item.checkpoint is not None
                 else "a point cloud, not a mesh")

@@ -15,7 +15,7 @@ import trimesh
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.io import load_mesh, load_points
+from levelrecon.recon.io import load_mesh, load_points, load_polyline
 from levelrecon.recon.normalize import Normalization
 
 
@@ -27,6 +27,7 @@ class SceneItem:
     source: Path
     points: np.ndarray | None = None  # (n, 3) float64
     mesh: trimesh.Trimesh | None = None
+    curve: tuple[np.ndarray, np.ndarray] | None = None  # (vertices, edges) of a curve run's polyline
     checkpoint: Path | None = None  # model.pt, for cross-sections of the field
     normalization: Normalization | None = None
     history: list[dict[str, float]] = field(default_factory=list)
@@ -34,8 +35,9 @@ class SceneItem:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Bounding box of what is shown; a field alone spans its normalized cube [-1, 1]³."""
-        parts = [p for p in (self.points, None if self.mesh is None else np.asarray(self.mesh.vertices))
-                 if p is not None and len(p)]
+        shown = (self.points, None if self.mesh is None else np.asarray(self.mesh.vertices),
+                 None if self.curve is None else self.curve[0])
+        parts = [p for p in shown if p is not None and len(p)]
         if not parts and self.normalization is not None:
             parts = [self.normalization.invert(np.array([[-1.0] * 3, [1.0] * 3]))]
         both = np.vstack(parts)
@@ -60,6 +62,12 @@ def run_mesh_path(run_dir: Path) -> Path | None:
     return None
 
 
+def load_shape(path: Path) -> tuple[trimesh.Trimesh | None, tuple[np.ndarray, np.ndarray] | None]:
+    """(mesh, None) for a triangle mesh file, (None, (vertices, edges)) for a polyline (a curve run's mesh)."""
+    curve = load_polyline(path)
+    return (None, curve) if curve is not None else (load_mesh(path), None)
+
+
 def load_run(run_dir: Path) -> SceneItem:
     """A run directory: its input cloud, mesh (when meshed), field and loss log."""
     item = SceneItem(run_dir.name, run_dir, history=read_history(run_dir / runs.LOG))
@@ -67,7 +75,7 @@ def load_run(run_dir: Path) -> SceneItem:
         item.points = np.load(run_dir / runs.INPUT)
     mesh_path = run_mesh_path(run_dir)
     if mesh_path is not None:
-        item.mesh = load_mesh(mesh_path)
+        item.mesh, item.curve = load_shape(mesh_path)
     if (run_dir / runs.CHECKPOINT).is_file():
         item.checkpoint = run_dir / runs.CHECKPOINT
         norm = runs.read_run_info(run_dir).get("normalization")
@@ -83,6 +91,9 @@ def load_item(path: Path) -> SceneItem:
         return load_run(path)
     if path.is_dir():
         raise InputError(f"{path}: a directory without run.json (not a run directory)")
+    curve = load_polyline(path) if path.is_file() else None
+    if curve is not None:
+        return SceneItem(path.stem, path, curve=curve)
     cloud = load_points(path, min_points=1)
     if cloud.is_mesh:
         return SceneItem(path.stem, path, mesh=cloud.as_mesh())

@@ -165,6 +165,11 @@ class Viewer:
                     f"{root}/cloud", item.points.astype(np.float32), (40, 40, 40), point_size=self.point_size)
             if item.mesh is not None:
                 self.nodes[f"{root}/mesh"] = self._add_mesh(f"{root}/mesh", item)
+            elif item.curve is not None:  # a curve run's polyline stands where a mesh would
+                verts, edges = item.curve
+                self.nodes[f"{root}/mesh"] = scene.add_line_segments(
+                    f"{root}/mesh", verts[edges].astype(np.float32), (40, 90, 200), thickness=3.0,
+                    thickness_units="screen")
             if item.name in self.fields:  # a frame, so that hiding it hides the image and the line it holds
                 self.nodes[f"{root}/slice"] = scene.add_frame(f"{root}/slice", show_axes=False)
 
