@@ -154,3 +154,19 @@ def test_reorientation_flips_normals_against_the_field_and_rebuilds_the_pool():
     assert method.flipped == cap.sum() > 0
     assert ((method.normals.numpy() * pts).sum(axis=1) > 0).all()
     assert not torch.equal(before, method.pool[1])
+
+
+def test_auto_normal_weight_trusts_the_normals_more_on_noisier_clouds():
+    """Noise of 0.25 % of the diagonal keeps the normal term light; 1 % makes it (nearly) full, and the choice is
+    stored in the resolved config (what the checkpoint records)."""
+    from levelrecon.recon.igr import auto_normal_weight
+
+    rng = np.random.default_rng(0)
+    clean = sphere_points(20000, 0.8, seed=4)
+    diag = 0.8 * 2 * np.sqrt(3)
+    light = auto_normal_weight(clean + rng.normal(0, 0.0025 * diag, clean.shape))
+    full = auto_normal_weight(clean + rng.normal(0, 0.01 * diag, clean.shape))
+    assert light == pytest.approx(0.1) and full > 0.85
+    method = IGR(IGRConfig())
+    method.configure(clean)
+    assert method.cfg.normal_weight == pytest.approx(0.1) and method.cfg.grid_levels != "auto"
