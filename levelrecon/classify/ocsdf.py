@@ -73,7 +73,8 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
     kernels : MLP only: "bjorck" (torchlip's re-parametrized layers) or "projected" (orthogonal weights
         restored after each optimizer step: same function class, several times faster at width 512)
     iters, batch, lr : optimizer steps, positives per step (as many negatives), base learning rate
-    epochs : when set, iters = epochs × ceil(rows / batch) (an epoch is one pass over the training rows)
+    epochs : when set, iters = epochs × steps_per_epoch, by default ceil(rows / batch) (one pass over the
+        training rows; the authors' image notebooks count epochs that way)
     optimizer : "adam" or "rmsprop" (alpha 0.9); lr_schedule : "cosine", "constant" or "linear" (to 0)
     margin, lam : HKR margin m and regularization λ
     newton_steps : T, Newton steps per negative; warmup : fraction of the steps with T = 0
@@ -106,7 +107,7 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
 
     def __init__(self, *, arch: str = "mlp", image_shape: tuple[int, int, int] | None = None, width: int = 64,
                  depth: int = 3, activation: str = "groupsort2", kernels: str = "bjorck", iters: int = 600,
-                 epochs: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
                  batch: int = 256, lr: float = 2e-3, optimizer: str = "adam", lr_schedule: str = "cosine",
                  margin: float = 0.05, lam: float = 100.0, newton_steps: int = 4, warmup: float = 0.1,
                  target_level: float = 0.0, domain: float | tuple[float, float] | None = None,
@@ -121,6 +122,7 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
         self.kernels = kernels
         self.iters = iters
         self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
         self.batch = batch
         self.lr = lr
         self.optimizer = optimizer
@@ -163,7 +165,8 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
             opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         self.history_: list[dict[str, float]] = []
         n_pos = min(self.batch, len(Z))
-        self.n_steps_ = self.iters if self.epochs is None else self.epochs * -(-len(Z) // self.batch)
+        per_epoch = self.steps_per_epoch or -(-len(Z) // self.batch)
+        self.n_steps_ = self.iters if self.epochs is None else self.epochs * per_epoch
         for step in range(self.n_steps_):
             for group in opt.param_groups:
                 group["lr"] = self.lr * _lr_factor(self.lr_schedule, step, self.n_steps_)
@@ -206,6 +209,8 @@ class OCSDFClassifier(OutlierMixin, BaseEstimator):
             raise InputError(f"lr_schedule must be cosine, constant or linear, got {self.lr_schedule!r}")
         if self.seeds not in ("box", "ball"):
             raise InputError(f"seeds must be box or ball, got {self.seeds!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise InputError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
         if self.epochs is not None and self.epochs < 1:
             raise InputError(f"epochs must be >= 1, got {self.epochs}")
         if self.domain_std is not None and self.domain_std <= 0:

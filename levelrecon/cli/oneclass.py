@@ -36,12 +36,15 @@ def model_options(f: Callable) -> Callable:
         click.option("--activation", type=click.Choice(["groupsort2", "fullsort"]), help="[groupsort2]"),
         click.option("--kernels", type=click.Choice(["bjorck", "projected"]),
                      help="Orthogonal kernels: torchlip's Björck re-parametrization, or weights projected after "
-                          "each step (same networks, faster on CPU) [bjorck]."),
+                          "each step (same networks, faster on CPU) [bjorck; paper: projected]."),
         click.option("--iters", type=click.IntRange(1), help="Training steps [600]."),
         click.option("--epochs", type=click.IntRange(1), help="Train for this many passes over the rows "
                      "instead of --iters [paper: 40]."),
+        click.option("--steps-per-epoch", type=click.IntRange(1),
+                     help="Steps in an epoch [one pass over the rows: ceil(rows / batch)]."),
         click.option("--batch", type=click.IntRange(1), help="Data rows per step, as many negatives [256]."),
-        click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam learning rate [0.002]."),
+        click.option("--lr", type=click.FloatRange(0, min_open=True),
+                     help="Learning rate [0.002 (Adam); paper: 0.001 (RMSprop)]."),
         click.option("--margin", type=click.FloatRange(0, min_open=True), help="HKR margin m [0.05]."),
         click.option("--lam", type=click.FloatRange(0, min_open=True), help="HKR regularization λ [100]."),
         click.option("--newton-steps", type=click.IntRange(0), help="Newton steps T per negative [4]."),
@@ -54,8 +57,8 @@ def model_options(f: Callable) -> Callable:
     return f
 
 
-MODEL_KEYS = ("width", "depth", "activation", "kernels", "iters", "epochs", "batch", "lr", "margin", "lam",
-              "newton_steps", "warmup", "domain")
+MODEL_KEYS = ("width", "depth", "activation", "kernels", "iters", "epochs", "steps_per_epoch", "batch", "lr",
+              "margin", "lam", "newton_steps", "warmup", "domain")
 
 
 def _params(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +223,7 @@ Examples:
   levelrecon oneclass eval cardio.mat                          # OC protocol, 5 runs, 3 baselines
   levelrecon oneclass eval pima.mat --protocol ad --runs 3 --eps 0.1 --eps 0.5
   levelrecon oneclass eval digits --normal-class 3 --baselines none --json -
+  levelrecon oneclass eval pima.mat --protocol ad --preset paper --runs 20 --m-grid paper --baselines iforest
 """)
 @click.argument("data")
 @click.option("--protocol", type=click.Choice(["oc", "ad"]), default="oc", show_default=True,
