@@ -110,7 +110,7 @@ def trim_to_data(vertices: np.ndarray, cells: np.ndarray, points: np.ndarray,
     return vertices, cells, int((~keep).sum())
 
 
-AUTO_TRIM_FACTOR = 1.0
+AUTO_TRIM_FACTOR = 0.75
 AUTO_TRIM_AREA = 0.01
 
 
