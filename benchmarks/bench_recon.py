@@ -72,10 +72,6 @@ def main() -> None:
                          "and docs/benchmarks.md)")
     ap.add_argument("--shapes", default="", help="comma-separated mesh file names (default: all)")
     ap.add_argument("--resolution", type=int, default=256, help="`levelrecon mesh --resolution` (adaptive)")
-    ap.add_argument("--auto-trim", action="store_true",
-                    help="apply the mesh step's automatic trim (recon.curves.trim_open, the default of "
-                         "recon.extract.mesh_from_source) to neural meshes written by a `levelrecon mesh` "
-                         "that does not apply it itself; its seconds count as meshing")
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
@@ -129,8 +125,6 @@ def main() -> None:
                                                     "--force", "-q", *extra], work)
                     mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
                                                       "--force", "-q"], work)
-                    if args.auto_trim and method != "poisson":
-                        mesh_s += auto_trim(run_dir)
                     _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
                                              "--samples", str(args.samples)], work)
                     m = json.loads(out)
@@ -150,22 +144,6 @@ def main() -> None:
                     if shape.stem in args.render.split(","):
                         render(run_dir, cloud, out_dir / f"{args.tag}_{stem}_{method}.png", title(row), args.up)
     write_markdown(rows, out_dir / f"{args.tag}.md", args)
-
-
-def auto_trim(run_dir: Path) -> float:
-    """Trim the run's mesh in place as `mesh_from_source(trim="auto")` does; returns the seconds taken."""
-    import trimesh
-
-    from levelrecon.recon.curves import trim_open
-    from levelrecon.recon.io import load_mesh, write_mesh
-
-    t0 = time.perf_counter()
-    mesh = load_mesh(run_dir / "mesh.ply")
-    verts, faces, dropped = trim_open(np.asarray(mesh.vertices), np.asarray(mesh.faces),
-                                      np.load(run_dir / "input.npy"))
-    if dropped:
-        write_mesh(trimesh.Trimesh(verts, faces, process=False), run_dir / "mesh.ply", force=True)
-    return time.perf_counter() - t0
 
 
 def run_stem(shape: str, n: int, condition: str | None) -> str:
@@ -194,11 +172,9 @@ def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> No
     lines = [f"Marching cubes at an effective {args.resolution}³ (adaptive); point-to-surface Chamfer-L1 "
              f"(samples of each surface against the other's triangles) ÷ diagonal, {args.samples:,} samples per "
              f"surface, with the Hausdorff distance ÷ diagonal beside it; time = whole-process wall seconds of "
-             f"`fit` + `mesh`. "
+             f"`fit` + `mesh` (default options: adaptive, automatic trim of open clouds). "
              f"Distance reported by `levelrecon eval`: {', '.join(distances)}."
-             + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else "")
-             + (" Neural meshes trimmed automatically (`recon.curves.trim_open`: large regions far from the "
-                "data, i.e. the cap of an open cloud)." if args.auto_trim else ""), ""]
+             + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
     for condition in dict.fromkeys(condition_of(r) for r in rows):
         sub = [r for r in rows if condition_of(r) == condition]
 
