@@ -173,3 +173,4 @@ def test_cli_preset_and_m_grid(in_tmp):
     assert grid["best_mean"] == max(v["mean"] for v in grid["per_m"].values())
     one_line_error(run("oneclass", "eval", "wine", "--m-grid", "0.1,x"), "--m-grid")
     one_line_error(run("oneclass", "eval", "wine", "--m-grid", "0,1"), "positive")
+
