@@ -135,10 +135,10 @@ def trim_open(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, facto
     tree = cKDTree(points)
     dist, nearest = tree.query(vertices, k=1, workers=-1)
     far = (dist > factor * local_spacing(points, tree)[nearest])[faces].any(axis=1)
-    if not far.any():
-        return vertices, faces, 0
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     area = mesh.area_faces
+    if area[far].sum() < min_area * area.sum():  # no region can be large enough: skip the adjacency
+        return vertices, faces, 0
     pairs = mesh.face_adjacency
     pairs = pairs[far[pairs].all(axis=1)]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(faces), len(faces)))
