@@ -128,7 +128,7 @@ def report(fixed_m: float) -> None:
     def ms(values: list[float]) -> str:
         return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
-    rows, summary, hits = [], {}, 0
+    rows, summary, hits, within = [], {}, 0, 0
     for s in sets:
         per_m = {m: list(pool[(s, m)]["ocsdf"].values()) for m in margins if (s, m) in pool}
         best = max(per_m, key=lambda m: np.mean(per_m[m]))
@@ -136,7 +136,8 @@ def report(fixed_m: float) -> None:
         entry = pool[(s, best)]
         fixed = per_m.get(fixed_m)
         gap = 100 * np.mean(per_m[best]) - PAPER[s][0]
-        hits += abs(gap) <= 2 or gap > 0
+        hits += gap >= -2
+        within += abs(gap) <= 2
         sec = np.mean([v for m in per_m for v in pool[(s, m)]["seconds"]])
         cpu = [v for m in per_m for v in pool[(s, m)].get("cpu", [])]
         cert = {e: float(np.mean(list(v.values()))) for e, v in entry["certified"].items()}
@@ -173,7 +174,8 @@ def report(fixed_m: float) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Within 2 points of the paper's OCSDF AUROC (or above it): {hits} of {len(sets)} sets.",
+        f"Best-m AUROC within ±2 points of the paper's: {within} of {len(sets)} sets; no more than 2 points "
+        f"below it (above counts): {hits} of {len(sets)}.",
         *variants_section(),
     ]
     (RESULTS / "oneclass_paper.md").write_text("\n".join(lines) + "\n")
