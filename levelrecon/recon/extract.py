@@ -51,7 +51,8 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     the input (0: keep all); a bare checkpoint has no input to compare with. Surfaces lose the faces
     farther than `trim` × that spacing (0: keep all; e.g. 3 for open scans); `trim="auto"` (the default)
     drops only large connected regions of such faces (`curves.trim_open`: the cap a field puts on an open
-    cloud), so closed surfaces stay watertight; it needs the run directory's input and is skipped without.
+    cloud), so closed surfaces stay watertight; it needs the run directory's input and is skipped without,
+    and for methods whose surface does not pass through the data (OCSDF's shell: `Method.through_data`).
     """
     run_dir = None
     if source.is_file() and source.suffix == ".pt":
@@ -90,7 +91,7 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     mesh.vertices = ckpt.normalization.invert(mesh.vertices)
     dropped = 0
     has_input = run_dir is not None and (run_dir / runs.INPUT).is_file()
-    if trim == "auto" and has_input:
+    if trim == "auto" and has_input and method.through_data:
         verts, faces, dropped = trim_open(np.asarray(mesh.vertices), np.asarray(mesh.faces),
                                           np.load(run_dir / runs.INPUT))
     elif trim != "auto" and float(trim) > 0:

@@ -69,6 +69,9 @@ class Method:
     neural: ClassVar[bool] = True
     n_outputs: ClassVar[int] = 1
     inside: ClassVar[str] = "negative"  # sign of F inside the surface, for face orientation
+    # the mesh passes through the data, so surface far from every point is a cap over a hole that the
+    # automatic trim may remove; False for OCSDF, whose shell lies at an offset from the points
+    through_data: ClassVar[bool] = True
 
     def __init__(self, cfg: MethodConfig) -> None:
         self.cfg = cfg

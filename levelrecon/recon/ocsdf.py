@@ -49,6 +49,7 @@ class OCSDFConfig(NeuralConfig):
 class OCSDF(Method):
     Config = OCSDFConfig
     inside = "positive"
+    through_data = False
 
     def build_model(self) -> nn.Module:
         c = self.cfg
