@@ -48,7 +48,7 @@ def main() -> None:
     (out / "curve.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
-    from levelrecon.recon.io import load_points, load_polyline
+    from levelrecon.recon.data.io import load_points, load_polyline
     from levelrecon.recon.plots import render_curve
 
     verts, edges = load_polyline(work / "curve.ply")

@@ -1,7 +1,7 @@
 """Adaptive vs dense mesh extraction of a trained field: field evaluations, seconds, faces, agreement.
 
 Fits a quick field unless a run is given (`levelrecon fit data_samples/bunny_20k.ply --method igr --iters 200`
-into a temporary run directory), then meshes it through `recon.extract.mesh_from_source` (what
+into a temporary run directory), then meshes it through `recon.meshing.extract.mesh_from_source` (what
 `levelrecon mesh` runs): dense 128³, dense 256³, adaptive 256 and adaptive 512 (once per --margins value),
 each timed with time.perf_counter (checkpoint loading, evaluation, marching cubes and clean-up). The dense-256
 and adaptive-256 meshes, which should be the same, are compared by their vertices and point-to-surface
@@ -32,9 +32,9 @@ import torch  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from levelrecon.recon import runs  # noqa: E402
-from levelrecon.recon.adaptive_meshing import DEFAULT_MARGIN  # noqa: E402
-from levelrecon.recon.extract import mesh_from_source  # noqa: E402
-from levelrecon.recon.io import write_mesh  # noqa: E402
+from levelrecon.recon.data.io import write_mesh  # noqa: E402
+from levelrecon.recon.meshing.adaptive import DEFAULT_MARGIN  # noqa: E402
+from levelrecon.recon.meshing.extract import mesh_from_source  # noqa: E402
 from levelrecon.recon.metrics import surface_distances  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def render(r: dict) -> str:
         "",
         f"Field: {r['method']} ({cfg.get('depth', '?')}×{cfg.get('width', '?')} {cfg.get('activation', '')}, "
         f"{cfg.get('iters', '?')} steps) {source}. Grid [-1.1, 1.1]³ in normalized units. Seconds "
-        f"of `recon.extract.mesh_from_source` (load, evaluate, marching cubes, clean) with {r['torch_threads']} "
+        f"of `recon.meshing.extract.mesh_from_source` (load, evaluate, marching cubes, clean) with {r['torch_threads']} "
         f"torch threads on a {r['cpus']}-core machine shared with other jobs: timings are rough (±30 %), the "
         "evaluation counts are exact.",
         "",

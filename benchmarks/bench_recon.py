@@ -158,7 +158,7 @@ def title(row: dict) -> str:
 
 
 def render(run_dir: Path, cloud: Path, png: Path, title: str, up: str) -> None:
-    from levelrecon.recon.io import load_mesh, load_points
+    from levelrecon.recon.data.io import load_mesh, load_points
     from levelrecon.viz.render import render_mesh
 
     mesh = load_mesh(run_dir / "mesh.ply")

@@ -105,15 +105,15 @@ def measure_clouds(args: argparse.Namespace, work: Path, gt: Path, fit_args: lis
         subprocess.run(EXE + ["sample", str(gt), "-n", str(n), "--noise", "0.0025", "--seed", "1", "-o",
                               str(clouds[n]), "--force"], check=True, capture_output=True)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"from levelrecon.recon.io import load_points; "
+    subprocess.run([sys.executable, "-c", f"from levelrecon.recon.data.io import load_points; "
                                           f"load_points({str(clouds[args.big])!r})"], check=True)
     result["read_big_s"] = round(time.perf_counter() - t0, 2)  # includes the interpreter start and imports
     # reading 10 M points: a binary PLY written by levelrecon, loaded and validated in a fresh process
-    from levelrecon.recon.io import write_points
+    from levelrecon.recon.data.io import write_points
 
     ten = work / "cloud_10m.ply"
     write_points(np.random.default_rng(0).normal(size=(10_000_000, 3)), ten, force=True)
-    wall, mb, _ = timed([sys.executable, "-c", f"from levelrecon.recon.io import load_points; "
+    wall, mb, _ = timed([sys.executable, "-c", f"from levelrecon.recon.data.io import load_points; "
                                                f"load_points({str(ten)!r})"], work)
     result["read_10m_s"], result["read_10m_peak_mb"] = round(wall, 2), round(mb or 0)
     ten.unlink()
@@ -123,7 +123,7 @@ def measure_clouds(args: argparse.Namespace, work: Path, gt: Path, fit_args: lis
         print(json.dumps(row), flush=True)
 
     # 20 far outliers at 1000× the box
-    from levelrecon.recon.io import load_points
+    from levelrecon.recon.data.io import load_points
 
     pts = load_points(clouds[20000]).points
     box = np.ptp(pts, axis=0).max()

@@ -1,7 +1,7 @@
 """Certified adaptive meshing vs dense grid evaluation for an OCSDF field.
 
 Trains OCSDF (`levelrecon fit --method ocsdf`, CPU preset) on area-uniform samples of a shared mesh, then
-times grid evaluation + marching cubes densely and adaptively (recon/adaptive_meshing.py with the network's
+times grid evaluation + marching cubes densely and adaptively (recon/meshing/adaptive.py with the network's
 Lipschitz bound) at resolutions 128 and 256 (time.perf_counter, training timed with /usr/bin/time -v when
 present), checks that the adaptive and dense meshes are identical where both are computed, and measures the
 reconstruction against the mesh (`levelrecon eval --gt`).
@@ -29,10 +29,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from levelrecon.recon.adaptive_meshing import extract_adaptive  # noqa: E402
 from levelrecon.recon.checkpoint import load_checkpoint  # noqa: E402
-from levelrecon.recon.io import write_mesh  # noqa: E402
-from levelrecon.recon.meshing import clean, evaluate_grid, extract_mesh, torch_field  # noqa: E402
+from levelrecon.recon.data.io import write_mesh  # noqa: E402
+from levelrecon.recon.meshing.adaptive import extract_adaptive  # noqa: E402
+from levelrecon.recon.meshing.marching import clean, evaluate_grid, extract_mesh, torch_field  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
@@ -128,7 +128,7 @@ def render(r: dict) -> str:
         f"{r['shape']}; mesh level {r['level']:.4f} (the {r['config']['level_quantile']:g} quantile of F over "
         f"the input points), measured Lipschitz bound {r['lipschitz']:.6f}. Grid [-1.1, 1.1]³ in normalized "
         f"units; times in seconds with {r.get('torch_threads', '?')} torch thread(s) (time.perf_counter). "
-        "Adaptive: recon/adaptive_meshing.py with the certified band (evaluation and blockwise marching "
+        "Adaptive: recon/meshing/adaptive.py with the certified band (evaluation and blockwise marching "
         "cubes together); dense: every grid point, then one marching cubes.",
         "",
         "| resolution | dense eval | dense marching cubes | dense total | adaptive total | speed-up | "

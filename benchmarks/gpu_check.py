@@ -25,10 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(cloud, gt: Path, method: str, preset: str, device: str, work: Path, overrides: dict) -> dict:
+    from levelrecon.recon.data.io import write_mesh
     from levelrecon.recon.evaluation import evaluate
-    from levelrecon.recon.extract import mesh_from_source
     from levelrecon.recon.fit import fit_cloud
-    from levelrecon.recon.io import write_mesh
+    from levelrecon.recon.meshing.extract import mesh_from_source
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -63,8 +63,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA device visible (is the CUDA build of torch installed?)", file=sys.stderr)
         raise SystemExit(2)
-    from levelrecon.recon.io import PointCloud, load_mesh
-    from levelrecon.recon.sampling import add_noise, sample_surface
+    from levelrecon.recon.data.io import PointCloud, load_mesh
+    from levelrecon.recon.data.sampling import add_noise, sample_surface
 
     gt = Path(args.data) / "meshes" / args.shape
     pts, _ = sample_surface(load_mesh(gt), args.points, seed=1)

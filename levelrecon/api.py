@@ -38,13 +38,13 @@ import trimesh
 
 from levelrecon.errors import InputError, LevelreconWarning
 from levelrecon.recon import runs
-from levelrecon.recon.cleaning import Cleaned, clean_cloud, expand_inputs, outlier_mode
-from levelrecon.recon.extract import Extracted, mesh_from_source
+from levelrecon.recon.data.cleaning import Cleaned, clean_cloud, expand_inputs, outlier_mode
+from levelrecon.recon.data.io import PointCloud, load_points, validate_points
+from levelrecon.recon.data.sampling import surface_cloud
 from levelrecon.recon.fit import FitResult, fit_cloud
-from levelrecon.recon.io import PointCloud, load_points, validate_points
-from levelrecon.recon.meshing import ProgressFn
-from levelrecon.recon.methods import auto_method
-from levelrecon.recon.sampling import surface_cloud
+from levelrecon.recon.meshing.extract import Extracted, mesh_from_source
+from levelrecon.recon.meshing.marching import ProgressFn
+from levelrecon.recon.methods.registry import auto_method
 from levelrecon.recon.train import StepCallback
 
 PathLike = str | os.PathLike
@@ -153,7 +153,7 @@ class Model:
         """The method, a numpy field function and the normalization, loaded once."""
         if self._field is None:
             from levelrecon.recon.fit import resolve_device
-            from levelrecon.recon.meshing import torch_field
+            from levelrecon.recon.meshing.marching import torch_field
 
             ckpt = self._checkpoint()
             method, net = ckpt.build(resolve_device(device))

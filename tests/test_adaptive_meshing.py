@@ -9,9 +9,9 @@ from conftest import run, sphere_points
 from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError, LevelreconWarning
-from levelrecon.recon.adaptive_meshing import DEFAULT_MARGIN, extract_adaptive, may_contain_level
-from levelrecon.recon.io import write_points
-from levelrecon.recon.meshing import clean, evaluate_grid, extract_mesh, grid_axis
+from levelrecon.recon.data.io import write_points
+from levelrecon.recon.meshing.adaptive import DEFAULT_MARGIN, extract_adaptive, may_contain_level
+from levelrecon.recon.meshing.marching import clean, evaluate_grid, extract_mesh, grid_axis
 
 
 def sphere(p: np.ndarray, r: float = 0.6, c: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import levelrecon
 from levelrecon import api
 from levelrecon.cli.main import cli
-from levelrecon.recon.io import write_points
+from levelrecon.recon.data.io import write_points
 
 FAST = {"iters": 30, "seed": 0, "device": "cpu"}
 

@@ -10,7 +10,7 @@ import pytest
 import trimesh
 from conftest import run, sphere_points
 
-from levelrecon.recon.io import write_mesh, write_points
+from levelrecon.recon.data.io import write_mesh, write_points
 
 FAST = ["--iters", "5", "--resolution", "32", "--samples", "2000", "-q"]
 

@@ -7,14 +7,14 @@ import json
 import numpy as np
 from conftest import one_line_error, run, sphere_points
 
-from levelrecon.recon.cleaning import (
+from levelrecon.recon.data.cleaning import (
     clean_cloud,
     far_outlier_mask,
     off_surface_mask,
     statistical_inliers,
     voxel_downsample,
 )
-from levelrecon.recon.io import PointCloud, write_points
+from levelrecon.recon.data.io import PointCloud, write_points
 
 
 def _with_far_points(n_far: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import torch
 from conftest import DATA, one_line_error, run, sphere_points
 
 from levelrecon.cli.main import COMMANDS
-from levelrecon.recon.io import write_points
+from levelrecon.recon.data.io import write_points
 
 TINY = ["--iters", "40", "--batch", "1024", "--width", "32", "--depth", "2"]
 

@@ -15,13 +15,13 @@ from levelrecon.models.grid import FeatureGridField
 from levelrecon.models.levelset import field_gradient
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.extract import mesh_from_source
-from levelrecon.recon.fields import auto_levels, build_field
+from levelrecon.recon.data.io import PointCloud
+from levelrecon.recon.data.normalize import Normalization
+from levelrecon.recon.data.targets import TargetPool
 from levelrecon.recon.fit import fit_cloud
-from levelrecon.recon.igr import IGR, IGRConfig
-from levelrecon.recon.io import PointCloud
-from levelrecon.recon.normalize import Normalization
-from levelrecon.recon.targets import TargetPool
+from levelrecon.recon.meshing.extract import mesh_from_source
+from levelrecon.recon.methods.fields import auto_levels, build_field
+from levelrecon.recon.methods.igr import IGR, IGRConfig
 
 
 def test_grid_field_starts_as_a_sphere():
@@ -159,7 +159,7 @@ def test_reorientation_flips_normals_against_the_field_and_rebuilds_the_pool():
 def test_auto_normal_weight_trusts_the_normals_more_on_noisier_clouds():
     """Noise of 0.25 % of the diagonal keeps the normal term light; 1 % makes it (nearly) full, and the choice is
     stored in the resolved config (what the checkpoint records)."""
-    from levelrecon.recon.igr import auto_normal_weight
+    from levelrecon.recon.methods.igr import auto_normal_weight
 
     rng = np.random.default_rng(0)
     clean = sphere_points(20000, 0.8, seed=4)

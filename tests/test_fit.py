@@ -11,9 +11,9 @@ from conftest import sphere_points
 
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.extract import mesh_from_source
+from levelrecon.recon.data.io import PointCloud
 from levelrecon.recon.fit import fit_cloud
-from levelrecon.recon.io import PointCloud
+from levelrecon.recon.meshing.extract import mesh_from_source
 from levelrecon.recon.metrics import SurfaceSamples, compare
 
 SMALL = {"iters": 300, "batch": 2048, "width": 64, "depth": 3, "lr": 2e-3}
@@ -75,7 +75,7 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path, sphere_cloud):
 @pytest.mark.parametrize("method", ["sal", "igr", "levelset", "ocsdf", "poisson"])
 def test_presets_resolve_and_options_override(method):
     from levelrecon.errors import InputError
-    from levelrecon.recon.methods import get_method
+    from levelrecon.recon.methods.registry import get_method
 
     cfg_cls = get_method(method).Config
     cpu, paper = cfg_cls.from_preset("cpu"), cfg_cls.from_preset("paper")

@@ -8,9 +8,9 @@ import trimesh
 from conftest import sphere_points
 
 from levelrecon.errors import InputError
-from levelrecon.recon.meshing import clean, evaluate_grid, extract_mesh, largest_component
+from levelrecon.recon.data.normalize import Normalization
+from levelrecon.recon.meshing.marching import clean, evaluate_grid, extract_mesh, largest_component
 from levelrecon.recon.metrics import SurfaceSamples, compare
-from levelrecon.recon.normalize import Normalization
 
 
 @pytest.mark.parametrize("mode", ["bbox", "mean"])
@@ -93,7 +93,7 @@ def test_largest_component_drops_small_blob():
 
 
 def test_estimated_normals_are_radial_and_outward():
-    from levelrecon.recon.normals import estimate_normals
+    from levelrecon.recon.data.normals import estimate_normals
 
     pts = sphere_points(3000, 0.7, seed=5) + [0.1, 0.2, -0.3]
     n = estimate_normals(pts)

@@ -10,7 +10,7 @@ import trimesh
 from conftest import DATA, sphere_points
 
 from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
-from levelrecon.recon.io import (
+from levelrecon.recon.data.io import (
     atomic_output,
     load_mesh,
     load_points,

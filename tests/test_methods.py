@@ -9,7 +9,8 @@ import pytest
 from conftest import one_line_error, run, sphere_points
 
 from levelrecon.errors import InputError
-from levelrecon.recon.curves import (
+from levelrecon.recon.data.io import load_polyline, write_points, write_polyline
+from levelrecon.recon.meshing.curves import (
     curve_cloud,
     extract_curve,
     farthest_point_sampling,
@@ -17,7 +18,6 @@ from levelrecon.recon.curves import (
     trim_open,
     trim_to_data,
 )
-from levelrecon.recon.io import load_polyline, write_points, write_polyline
 
 TINY = ["--iters", "30", "--batch", "1024", "--width", "32", "--depth", "2"]
 
@@ -133,7 +133,7 @@ def test_mesh_trim_cuts_surface_the_data_does_not_support(in_tmp):
     assert run("fit", "cap.ply", "--method", "igr", "--iters", "150", "-o", "r", "-q").exit_code == 0
     assert run("mesh", "r", "--resolution", "64", "--trim", "0", "-q").exit_code == 0
     assert run("mesh", "r", "--resolution", "64", "--trim", "3", "-o", "trimmed.ply", "-q").exit_code == 0
-    from levelrecon.recon.io import load_mesh
+    from levelrecon.recon.data.io import load_mesh
 
     full, cut = load_mesh(in_tmp / "r" / "mesh.ply"), load_mesh(in_tmp / "trimmed.ply")
     assert full.vertices[:, 2].min() < -0.3  # closed below the data

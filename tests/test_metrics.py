@@ -9,7 +9,7 @@ import pytest
 import trimesh
 from conftest import DATA, one_line_error, run
 
-from levelrecon.recon.io import load_mesh, write_mesh, write_points
+from levelrecon.recon.data.io import load_mesh, write_mesh, write_points
 from levelrecon.recon.metrics import SurfaceSamples, compare
 
 

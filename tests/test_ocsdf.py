@@ -16,10 +16,10 @@ from levelrecon.cli.main import cli
 from levelrecon.models.lipschitz import lipschitz_bound, lipschitz_mlp, refresh_weights
 from levelrecon.models.losses import hkr_loss
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
-from levelrecon.recon.adaptive_meshing import extract_adaptive
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.io import write_points
-from levelrecon.recon.meshing import clean, evaluate_grid, extract_mesh, torch_field
+from levelrecon.recon.data.io import write_points
+from levelrecon.recon.meshing.adaptive import extract_adaptive
+from levelrecon.recon.meshing.marching import clean, evaluate_grid, extract_mesh, torch_field
 
 TINY = ["--iters", "60", "--batch", "512", "--width", "32", "--depth", "2"]
 

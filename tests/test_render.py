@@ -8,7 +8,7 @@ import trimesh
 from conftest import one_line_error, run
 from PIL import Image
 
-from levelrecon.recon.io import write_mesh
+from levelrecon.recon.data.io import write_mesh
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_error_colouring_against_ground_truth(sphere_mesh, tmp_path):
 
 
 def test_run_directory_needs_a_mesh(tmp_path, sphere_cloud):
-    from levelrecon.recon.io import write_points
+    from levelrecon.recon.data.io import write_points
 
     write_points(sphere_cloud, tmp_path / "ball.ply")
     r = run("fit", tmp_path / "ball.ply", "--iters", "3", "--width", "16", "--depth", "2", "-o", tmp_path / "r",
@@ -95,7 +95,7 @@ def test_no_overwrite_without_force(sphere_mesh, tmp_path):
 
 def test_a_curve_polyline_renders_as_lines(tmp_path):
     """A curve run's mesh.ply is a polyline (PLY edge element): drawn as lines, not refused as 'no triangles'."""
-    from levelrecon.recon.io import write_polyline
+    from levelrecon.recon.data.io import write_polyline
     from levelrecon.viz.scene import load_scene
 
     t = np.linspace(0, 4 * np.pi, 400)

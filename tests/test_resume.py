@@ -13,8 +13,8 @@ import torch
 from conftest import one_line_error, run, sphere_points
 
 from levelrecon.recon.checkpoint import load_checkpoint
+from levelrecon.recon.data.io import PointCloud, write_points
 from levelrecon.recon.fit import fit_cloud, resume_fit
-from levelrecon.recon.io import PointCloud, write_points
 
 # A grid IGR run small enough for a test, with the re-orientation (step 12) before the interruption (17).
 SMALL = {"iters": 40, "batch": 256, "pool_batch": 512, "pool_size": 4, "seed": 3}

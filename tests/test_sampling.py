@@ -7,8 +7,8 @@ import pytest
 import trimesh
 from conftest import one_line_error, run
 
-from levelrecon.recon.io import load_points
-from levelrecon.recon.sampling import (
+from levelrecon.recon.data.io import load_points
+from levelrecon.recon.data.sampling import (
     positive_area,
     replace_with_outliers,
     sample_surface,

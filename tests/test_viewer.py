@@ -20,7 +20,7 @@ import pytest
 import trimesh
 from conftest import run, sphere_points
 
-from levelrecon.recon.io import write_mesh, write_points
+from levelrecon.recon.data.io import write_mesh, write_points
 
 viser = pytest.importorskip("viser", reason="the viewer extra is not installed: pip install 'levelrecon[viewer]'")
 
@@ -51,7 +51,7 @@ def test_cross_section_image_matches_the_plane(axis):
     """The image drawn in the plane shows at each pixel the field at that pixel's place: a linear field
     against the reference value, under viser's image convention (columns along local +x, row 0 at local +y,
     the image in the local xy plane)."""
-    from levelrecon.recon.meshing import evaluate_slice
+    from levelrecon.recon.meshing.marching import evaluate_slice
     from levelrecon.viz.colors import FIELD_CMAP, colormap
     from levelrecon.viz.viewer import SLICE_BOUND, _plane_rotation, slice_image
 

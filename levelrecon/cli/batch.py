@@ -8,7 +8,7 @@ import click
 
 from levelrecon.cli import console
 from levelrecon.cli.options import parse_set, quiet_option
-from levelrecon.recon.methods import METHODS
+from levelrecon.recon.methods.registry import METHODS
 
 
 @click.command(epilog="""\b

@@ -83,7 +83,7 @@ def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: boo
 
     tau, frac = _parse_tau(fscore)
     if json_out and json_out != "-":
-        from levelrecon.recon.io import check_output
+        from levelrecon.recon.data.io import check_output
 
         check_output(Path(json_out), force)
     result = run_eval(target, gt, samples, seed, tau, frac, distance)

@@ -13,7 +13,7 @@ from levelrecon.cli import console
 from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
 from levelrecon.progress import ProgressReporter
 from levelrecon.recon import runs
-from levelrecon.recon.methods import METHODS
+from levelrecon.recon.methods.registry import METHODS
 
 if TYPE_CHECKING:
     from levelrecon.recon.fit import FitResult

@@ -59,7 +59,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     """
     from levelrecon import api
     from levelrecon.recon import runs
-    from levelrecon.recon.io import check_output, write_mesh, write_polyline
+    from levelrecon.recon.data.io import check_output, write_mesh, write_polyline
 
     src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
     run_dir = src if src.is_dir() else (src.parent if runs.is_run_dir(src.parent) else None)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from levelrecon.errors import InputError
-from levelrecon.recon.io import atomic_output
+from levelrecon.recon.data.io import atomic_output
 
 force_option = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress output.")

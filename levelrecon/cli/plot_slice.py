@@ -42,9 +42,9 @@ def plot_slice(source: Path | None, axis: str, offset: float, resolution: int, b
     from levelrecon.errors import InputError
     from levelrecon.recon import runs
     from levelrecon.recon.checkpoint import load_checkpoint
+    from levelrecon.recon.data.io import atomic_output, check_output
     from levelrecon.recon.fit import resolve_device
-    from levelrecon.recon.io import atomic_output, check_output
-    from levelrecon.recon.meshing import evaluate_slice, torch_field
+    from levelrecon.recon.meshing.marching import evaluate_slice, torch_field
     from levelrecon.recon.plots import plot_slice as draw
 
     src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)

@@ -47,9 +47,14 @@ def sample(mesh_path: Path | None, count: int, noise: float, outliers: float, no
     sparser), or a test curve."""
     import numpy as np
 
-    from levelrecon.recon.curves import curve_cloud
-    from levelrecon.recon.io import check_output, load_mesh, write_points, write_polyline
-    from levelrecon.recon.sampling import add_noise, replace_with_outliers, sample_surface, sample_surface_nonuniform
+    from levelrecon.recon.data.io import check_output, load_mesh, write_points, write_polyline
+    from levelrecon.recon.data.sampling import (
+        add_noise,
+        replace_with_outliers,
+        sample_surface,
+        sample_surface_nonuniform,
+    )
+    from levelrecon.recon.meshing.curves import curve_cloud
 
     check_output(output, force)
     if curve:

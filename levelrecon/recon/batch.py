@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from levelrecon.errors import InputError
-from levelrecon.recon.io import LOADERS, atomic_output
+from levelrecon.recon.data.io import LOADERS, atomic_output
 
 RESULT = "result.json"  # per-cloud result, written last: its presence marks the cloud as done
 COLUMNS = ["name", "cloud", "gt", "status", "method", "n_points", "steps", "fit_s", "mesh_s", "eval_s",
@@ -100,8 +100,8 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     """fit → mesh → eval of one cloud; never raises: errors become a `failed` row with their message."""
     from levelrecon import api
     from levelrecon.recon import runs
+    from levelrecon.recon.data.io import write_mesh
     from levelrecon.recon.evaluation import evaluate
-    from levelrecon.recon.io import write_mesh
 
     run_dir = Path(task.run_dir)
     row: dict[str, Any] = {"name": task.name, "cloud": task.cloud, "gt": task.gt, "method": opts.method,

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from levelrecon.errors import InputError
-from levelrecon.recon.io import atomic_output
-from levelrecon.recon.methods import Method, get_method
-from levelrecon.recon.normalize import Normalization
+from levelrecon.recon.data.io import atomic_output
+from levelrecon.recon.data.normalize import Normalization
+from levelrecon.recon.methods.registry import Method, get_method
 
 FORMAT = "levelrecon-checkpoint"
 VERSION = 1
@@ -71,7 +71,7 @@ def save_checkpoint(path: str | os.PathLike, method: Method, model: nn.Module, n
 
 
 def _method_name(method: Method) -> str:
-    from levelrecon.recon.methods import METHODS
+    from levelrecon.recon.methods.registry import METHODS
 
     for name, spec in METHODS.items():
         if spec.cls == type(method).__name__ and spec.module == type(method).__module__:

@@ -9,8 +9,8 @@ import numpy as np
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.curves import sample_polyline
-from levelrecon.recon.io import load_points, load_polyline
+from levelrecon.recon.data.io import load_points, load_polyline
+from levelrecon.recon.meshing.curves import sample_polyline
 from levelrecon.recon.metrics import Distance, SurfaceSamples, compare
 
 

@@ -17,9 +17,9 @@ from levelrecon import __version__
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint, save_checkpoint
-from levelrecon.recon.io import PointCloud, atomic_output, write_mesh
-from levelrecon.recon.methods import Method, get_method
-from levelrecon.recon.normalize import Normalization
+from levelrecon.recon.data.io import PointCloud, atomic_output, write_mesh
+from levelrecon.recon.data.normalize import Normalization
+from levelrecon.recon.methods.registry import Method, get_method
 from levelrecon.recon.train import StepCallback, train
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.io import load_points
+from levelrecon.recon.data.io import load_points
 
 
 def describe(path: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError
-from levelrecon.recon.sampling import sample_surface
+from levelrecon.recon.data.sampling import sample_surface
 
 Distance = Literal["auto", "point-to-surface", "sample-to-sample"]
 DISTANCES: tuple[str, ...] = ("auto", "point-to-surface", "sample-to-sample")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from levelrecon.recon.methods import Method
+from levelrecon.recon.methods.registry import Method
 
 StepCallback = Callable[[int, int, dict[str, float]], None]
 Checkpointer = Callable[[int, torch.optim.Optimizer, list[dict[str, float]]], None]

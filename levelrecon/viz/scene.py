@@ -15,8 +15,8 @@ import trimesh
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.io import load_mesh, load_points, load_polyline
-from levelrecon.recon.normalize import Normalization
+from levelrecon.recon.data.io import load_mesh, load_points, load_polyline
+from levelrecon.recon.data.normalize import Normalization
 
 
 @dataclass

@@ -55,7 +55,7 @@ def _load_field(item: SceneItem) -> _Field | None:
     if item.checkpoint is None or item.normalization is None:
         return None
     from levelrecon.recon.checkpoint import load_checkpoint
-    from levelrecon.recon.meshing import torch_field
+    from levelrecon.recon.meshing.marching import torch_field
 
     method, model = load_checkpoint(item.checkpoint).build("cpu")
     return _Field(torch_field(model), method.mesh_level(), item)
@@ -220,7 +220,7 @@ class Viewer:
 
     def update_slices(self) -> None:
         """Evaluate every field on the current plane and replace its image and level line."""
-        from levelrecon.recon.meshing import evaluate_slice
+        from levelrecon.recon.meshing.marching import evaluate_slice
 
         axis, offset = AXES.index(self.axis.value), float(self.offset.value)
         wxyz = self._viser.transforms.SO3.from_matrix(_plane_rotation(axis)).wxyz

@@ -5,7 +5,7 @@ Loss: mean_X |F(x)| + λ·mean_D (‖∇F‖ − 1)² + τ·mean_X ‖∇F(x) �
 D = local samples N(x_i, σ_i²) (σ_i: distance to the k-th neighbour) plus 1/8 as many uniform samples in
 an enlarged box. The Eikonal term makes F a signed distance; the geometric initialisation and the
 implicit regularisation of the gradient descent pick the smooth, plausible zero level set.
-Q is a pool of queries drawn once with signed tangent-plane distance targets s (recon/targets.py):
+Q is a pool of queries drawn once with signed tangent-plane distance targets s (recon/data/targets.py):
 dense supervision around the surface that lets a feature-grid field converge in a few hundred steps
 without fitting the noise of single points. Estimated normals can come out flipped in patches (the tip
 of a thin part); a field trained for a while on the rest is right there, so at `reorient_at` of
@@ -24,11 +24,11 @@ from torch import nn
 
 from levelrecon.models.levelset import field_gradient
 from levelrecon.models.losses import eikonal_loss, normal_loss
-from levelrecon.recon.fields import build_field
-from levelrecon.recon.methods import Method, NeuralConfig
-from levelrecon.recon.normals import estimate_normals
-from levelrecon.recon.sampling import gaussian_around, knn_scale, uniform_box
-from levelrecon.recon.targets import TargetPool
+from levelrecon.recon.data.normals import estimate_normals
+from levelrecon.recon.data.sampling import gaussian_around, knn_scale, uniform_box
+from levelrecon.recon.data.targets import TargetPool
+from levelrecon.recon.methods.fields import build_field
+from levelrecon.recon.methods.registry import Method, NeuralConfig
 
 
 @dataclass
@@ -78,7 +78,7 @@ def auto_normal_weight(points: np.ndarray) -> float:
     weight 0.1 instead of 1); with 1 % noise the points themselves are too rough and the normals must
     hold the surface (bunny 0.0045 at 0.1: hundreds of bubbles and handles, vs 0.0035 at 1, both trimmed).
     """
-    from levelrecon.recon.normals import surface_variation
+    from levelrecon.recon.data.normals import surface_variation
 
     return float(np.clip((surface_variation(points) / NOISY_VARIATION) ** 2, 0.1, 1.0))
 

@@ -24,9 +24,9 @@ from torch import nn
 from levelrecon.errors import InputError
 from levelrecon.models.levelset import input_jacobian, project_to_level, sample_network
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss
-from levelrecon.recon.fields import build_field
-from levelrecon.recon.methods import Method, NeuralConfig
-from levelrecon.recon.sampling import gaussian_around, uniform_box
+from levelrecon.recon.data.sampling import gaussian_around, uniform_box
+from levelrecon.recon.methods.fields import build_field
+from levelrecon.recon.methods.registry import Method, NeuralConfig
 
 
 @dataclass

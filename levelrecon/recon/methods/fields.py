@@ -9,7 +9,7 @@ from torch import nn
 from levelrecon.errors import InputError
 from levelrecon.models.grid import FeatureGridField
 from levelrecon.models.mlp import ImplicitMLP
-from levelrecon.recon.methods import NeuralConfig
+from levelrecon.recon.methods.registry import NeuralConfig
 
 FIELDS = ("mlp", "grid")
 

@@ -10,12 +10,19 @@ import trimesh
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
-from levelrecon.recon.adaptive_meshing import DEFAULT_MARGIN, extract_adaptive
 from levelrecon.recon.checkpoint import load_checkpoint
-from levelrecon.recon.curves import extract_curve, trim_open, trim_to_data
+from levelrecon.recon.data.io import load_mesh
 from levelrecon.recon.fit import resolve_device
-from levelrecon.recon.io import load_mesh
-from levelrecon.recon.meshing import ProgressFn, clean, evaluate_grid, extract_mesh, largest_component, torch_field
+from levelrecon.recon.meshing.adaptive import DEFAULT_MARGIN, extract_adaptive
+from levelrecon.recon.meshing.curves import extract_curve, trim_open, trim_to_data
+from levelrecon.recon.meshing.marching import (
+    ProgressFn,
+    clean,
+    evaluate_grid,
+    extract_mesh,
+    largest_component,
+    torch_field,
+)
 
 ADAPTIVE_RESOLUTION = 256  # default fine grid of adaptive extraction (512: same Chamfer, 3× the time)
 DENSE_RESOLUTION = 128  # default grid when every point is evaluated (--dense, curves)
@@ -43,7 +50,7 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
 
     Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
     methods) on a resolution³ grid over [-bound, bound]³ in normalized coordinates. By default the grid is
-    refined adaptively (recon/adaptive_meshing.py, default resolution 256): certified for fields with a
+    refined adaptively (recon/meshing/adaptive.py, default resolution 256): certified for fields with a
     Lipschitz bound, a heuristic band of `margin` cell diagonals otherwise (default DEFAULT_MARGIN).
     `dense` evaluates every grid point (default resolution 128), as curves (two-output networks) always do.
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 import trimesh
 
-from levelrecon.recon.methods import Method, MethodConfig
-from levelrecon.recon.normals import estimate_normals
+from levelrecon.recon.data.normals import estimate_normals
+from levelrecon.recon.methods.registry import Method, MethodConfig
 
 
 @dataclass

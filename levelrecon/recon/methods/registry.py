@@ -53,7 +53,7 @@ class NeuralConfig(MethodConfig):
     depth: int = 4
     activation: str = "softplus"
     radius: float = 0.5  # initial sphere of the geometric initialisation (normalized units)
-    field: str = "mlp"  # mlp | grid (recon/fields.py)
+    field: str = "mlp"  # mlp | grid (recon/methods/fields.py)
     grid_levels: str = "16,32,64"  # grid field: nodes per axis of each level, coarse to fine
     grid_features: int = 4
     grid_hidden: int = 64
@@ -81,7 +81,7 @@ class Method:
         """Resolve data-dependent options (e.g. `grid_levels=auto`) for normalized `points` before the
         network is built, so the checkpoint stores the values actually used."""
         if getattr(self.cfg, "grid_levels", None) == "auto":
-            from levelrecon.recon.fields import auto_levels
+            from levelrecon.recon.methods.fields import auto_levels
 
             self.cfg = dataclasses.replace(self.cfg, grid_levels=auto_levels(points))
 
@@ -128,15 +128,15 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in [
-        MethodSpec("sal", "levelrecon.recon.sal", "SAL",
+        MethodSpec("sal", "levelrecon.recon.methods.sal", "SAL",
                    "Sign Agnostic Learning: fit |F| to the unsigned distance to the cloud (default)."),
-        MethodSpec("igr", "levelrecon.recon.igr", "IGR",
+        MethodSpec("igr", "levelrecon.recon.methods.igr", "IGR",
                    "Implicit Geometric Regularization: |F| on the data, Eikonal term, normals when present."),
-        MethodSpec("levelset", "levelrecon.recon.levelset_recon", "LevelSet",
+        MethodSpec("levelset", "levelrecon.recon.methods.levelset", "LevelSet",
                    "Sample-network loss of 'Controlling Neural Level Sets' (Eq. 13); --set curve=true for curves."),
-        MethodSpec("poisson", "levelrecon.recon.poisson", "Poisson",
+        MethodSpec("poisson", "levelrecon.recon.methods.poisson", "Poisson",
                    "Open3D screened Poisson (classical baseline; normals estimated and oriented if absent)."),
-        MethodSpec("ocsdf", "levelrecon.recon.ocsdf", "OCSDF",
+        MethodSpec("ocsdf", "levelrecon.recon.methods.ocsdf", "OCSDF",
                    "1-Lipschitz one-class SDF (HKR loss); mesh = a thin shell around a surface cloud."),
     ]
 }

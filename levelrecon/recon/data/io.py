@@ -20,7 +20,7 @@ import trimesh
 from plyfile import PlyData, PlyElement
 
 from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
-from levelrecon.recon.normalize import far_outlier_mask
+from levelrecon.recon.data.normalize import far_outlier_mask
 
 MIN_POINTS = 10
 _UMASK = os.umask(0)

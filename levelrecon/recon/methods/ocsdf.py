@@ -20,7 +20,7 @@ from torch import nn
 from levelrecon.errors import InputError
 from levelrecon.models.lipschitz import ACTIVATIONS, lipschitz_bound, lipschitz_mlp, refresh_weights
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
-from levelrecon.recon.methods import Method, NeuralConfig
+from levelrecon.recon.methods.registry import Method, NeuralConfig
 
 
 @dataclass

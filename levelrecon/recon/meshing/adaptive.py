@@ -37,7 +37,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from levelrecon.errors import InputError, LevelreconWarning
-from levelrecon.recon.meshing import FieldFn, ProgressFn, grid_axis, no_crossing_error
+from levelrecon.recon.meshing.marching import FieldFn, ProgressFn, grid_axis, no_crossing_error
 
 ABS_TOL = 1e-5  # certified band slack for the float32 rounding of field values
 DEFAULT_MARGIN = 1.5  # heuristic band, in cell diagonals: assumes |∇F| ≤ 3 (grid fields: up to 2.3 on the bunny)

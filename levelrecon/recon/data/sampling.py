@@ -8,7 +8,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError
-from levelrecon.recon.io import PointCloud
+from levelrecon.recon.data.io import PointCloud
 
 
 def knn_scale(points: np.ndarray, k: int = 50, tree: cKDTree | None = None) -> np.ndarray:

@@ -16,9 +16,9 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from levelrecon.models.losses import sal_loss
-from levelrecon.recon.fields import build_field
-from levelrecon.recon.methods import Method, NeuralConfig
-from levelrecon.recon.sampling import gaussian_around, knn_scale
+from levelrecon.recon.data.sampling import gaussian_around, knn_scale
+from levelrecon.recon.methods.fields import build_field
+from levelrecon.recon.methods.registry import Method, NeuralConfig
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from levelrecon.errors import InputError
-from levelrecon.recon.io import LOADERS, MIN_POINTS, PointCloud
-from levelrecon.recon.normalize import far_outlier_mask
+from levelrecon.recon.data.io import LOADERS, MIN_POINTS, PointCloud
+from levelrecon.recon.data.normalize import far_outlier_mask
 
 
 @dataclass

@@ -8,7 +8,7 @@ from scipy.interpolate import CubicSpline
 from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError
-from levelrecon.recon.meshing import FieldFn, ProgressFn, evaluate_grid, extract_mesh
+from levelrecon.recon.meshing.marching import FieldFn, ProgressFn, evaluate_grid, extract_mesh
 
 
 def random_spline(n_control: int = 6, seed: int = 0, dense: int = 20000) -> np.ndarray:
@@ -130,7 +130,7 @@ def trim_open(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, facto
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from levelrecon.recon.targets import local_spacing
+    from levelrecon.recon.data.targets import local_spacing
 
     tree = cKDTree(points)
     dist, nearest = tree.query(vertices, k=1, workers=-1)

@@ -1,0 +1,1 @@
+"""From a trained field to a mesh: dense and adaptive marching cubes, curves, trimming, run extraction."""
