@@ -114,7 +114,8 @@ def render(r: dict) -> str:
         "",
         f"Field: {r['method']} ({cfg.get('depth', '?')}×{cfg.get('width', '?')} {cfg.get('activation', '')}, "
         f"{cfg.get('iters', '?')} steps) {source}. Grid [-1.1, 1.1]³ in normalized units. Seconds "
-        f"of `recon.meshing.extract.mesh_from_source` (load, evaluate, marching cubes, clean) with {r['torch_threads']} "
+        f"of `recon.meshing.extract.mesh_from_source` (load, evaluate, marching cubes, clean) with "
+        f"{r['torch_threads']} "
         f"torch threads on a {r['cpus']}-core machine shared with other jobs: timings are rough (±30 %), the "
         "evaluation counts are exact.",
         "",

@@ -14,7 +14,6 @@ and oneclass.md; times with time.perf_counter.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from levelrecon.classify.data import read_idx  # noqa: E402
 from levelrecon.classify.datasets import Dataset, load_dataset  # noqa: E402
 from levelrecon.classify.protocols import BASELINES, METHOD_NAMES, evaluate  # noqa: E402
 
@@ -33,15 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 EPS = (0.1, 0.5)
 TABULAR_PARAMS = {"iters": 400}  # the estimator defaults otherwise (64 wide, 3 deep, GroupSort2, m 0.05, λ 100)
 MNIST_PARAMS = {"iters": 300, "width": 128, "depth": 3, "domain": (0.0, 1.0)}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (MNIST's format), gzip-compressed."""
-    with gzip.open(path) as fh:
-        data = fh.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def fmt(stats: dict) -> str:
@@ -77,8 +68,8 @@ def main() -> None:
               + f" ({res['seconds']}s)", flush=True)
 
     mnist = []
-    images = read_idx(data / "mnist" / "t10k-images-idx3-ubyte.gz").reshape(10000, -1) / 255.0
-    labels = read_idx(data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    images = read_idx(data / "mnist" / "t10k-images-idx3-ubyte.gz", 3).reshape(10000, -1) / 255.0
+    labels = read_idx(data / "mnist" / "t10k-labels-idx1-ubyte.gz", 1)
     for digit in [int(d) for d in args.digits.split(",") if d]:
         ds = Dataset(images, (labels != digit).astype(np.int64), f"mnist-{digit}")
         t0 = time.perf_counter()

@@ -14,7 +14,6 @@ settings the Markdown states. Writes benchmarks/results/oneclass_mnist_<PRESET>.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from levelrecon.classify.data import read_idx  # noqa: E402
 from levelrecon.classify.datasets import Dataset  # noqa: E402
 from levelrecon.classify.ocsdf import preset_params  # noqa: E402
 from levelrecon.classify.protocols import evaluate  # noqa: E402
@@ -34,15 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 # l2 radii in [-1, 1] pixel units: 2 × (8, 16, 36, 72)/255 in [0, 1] units, the usual Lipschitz-robustness
 # grid; see docs/oneclass.md for what could be checked against the paper.
 EPS = (16 / 255, 32 / 255, 72 / 255, 144 / 255)
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (MNIST's format), gzip-compressed."""
-    with gzip.open(path) as fh:
-        data = fh.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def main() -> None:
@@ -64,8 +55,8 @@ def main() -> None:
     overrides = {k: eval(v, {}) for k, v in (p.split("=", 1) for p in args.set_param)}  # noqa: S307 — script CLI
     params = {**preset_params(args.preset), **overrides, "device": args.device}
     data = Path(args.data) / "mnist"
-    images = read_idx(data / "t10k-images-idx3-ubyte.gz").reshape(10000, -1) / 127.5 - 1.0
-    labels = read_idx(data / "t10k-labels-idx1-ubyte.gz")
+    images = read_idx(data / "t10k-images-idx3-ubyte.gz", 3).reshape(10000, -1) / 127.5 - 1.0
+    labels = read_idx(data / "t10k-labels-idx1-ubyte.gz", 1)
     rng = np.random.default_rng(0)
     rows, t_start = [], time.perf_counter()
     for digit in [int(d) for d in args.digits.split(",") if d]:

@@ -212,7 +212,7 @@ def _labels_for(images: Path) -> Path:
     return found
 
 
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
+def read_idx(path: Path, ndim: int) -> np.ndarray:
     """One IDX array of unsigned bytes (magic 0x0000080N, big-endian sizes)."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -228,8 +228,8 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
 
 
 def _load_idx_pair(images: Path, labels: Path) -> ClassData:
-    x = _read_idx(images, 3)
-    y = _read_idx(labels, 1)
+    x = read_idx(images, 3)
+    y = read_idx(labels, 1)
     if len(x) != len(y):
         raise InputError(f"{images}: {len(x)} images but {labels.name} has {len(y)} labels")
     return _make(x.reshape(len(x), -1).astype(np.float32) / 255.0, y, (1, *x.shape[1:]), (0.0, 1.0),
