@@ -275,11 +275,9 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
 def load(path: PathLike) -> Model:
     """A model from a run directory (what `levelrecon fit` or `Model.save` wrote) or a model.pt file."""
     source = Path(path)
-    if source.is_dir():
-        runs.read_run_info(source)  # one-line error for a folder that is not a run
-    elif source.suffix != ".pt":
+    if not source.is_dir() and source.suffix != ".pt":
         raise InputError(f"{source}: not a run directory or a model.pt checkpoint")
-    model = Model(source)
+    model = Model(source)  # reads run.json: a one-line error for a folder that is not a run
     if source.suffix == ".pt":
         model._checkpoint()  # validate now, not at first use
     return model

@@ -73,7 +73,7 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, title
     from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 
     vertices, faces = _z_up(np.asarray(vertices, dtype=float), up), np.asarray(faces)
-    tris = vertices[faces] if edges is None else np.zeros((0, 3, 3))
+    tris = vertices[faces]
     face_values = None if values is None else np.asarray(values, dtype=float)[faces].mean(axis=1)
     vmax = error_range(np.asarray(values, dtype=float)) if values is not None else 1.0
     panels = len(views) + (points is not None)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from levelrecon.recon.data.sampling import knn_scale
+
 
 class TargetPool:
     """Queries with their k nearest input points, found once; `targets(normals)` for any orientation.
@@ -63,4 +65,4 @@ class TargetPool:
 
 def local_spacing(points: np.ndarray, tree: cKDTree) -> np.ndarray:
     """Distance from each point to its 6th neighbour (at least 1e-6)."""
-    return np.maximum(tree.query(points, k=min(7, len(points)), workers=-1)[0][:, -1], 1e-6)
+    return np.maximum(knn_scale(points, 6, tree), 1e-6)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 from torch import nn
 
 from levelrecon.errors import InputError
 from levelrecon.models.grid import FeatureGridField
 from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.data.sampling import knn_scale
 from levelrecon.recon.methods.registry import NeuralConfig
 
 FIELDS = ("mlp", "grid")
@@ -31,8 +31,7 @@ def auto_levels(points: np.ndarray, bound: float = 1.2, cell_per_spacing: float 
     supports fit noise and leave holes between sparse points (128 on 20k-point clouds of the shared
     meshes, 64 on 2k).
     """
-    k = min(7, len(points))
-    spacing = float(np.median(cKDTree(points).query(points, k=k, workers=-1)[0][:, -1]))
+    spacing = float(np.median(knn_scale(points, 6)))
     levels = [16]
     while levels[-1] < 128 and 2 * bound / (levels[-1] - 1) > cell_per_spacing * spacing:
         levels.append(2 * levels[-1])
