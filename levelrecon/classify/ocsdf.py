@@ -7,7 +7,7 @@ anomaly score is −F, and a score moves by at most ε·`lipschitz_` under an l2
 (in the standardized units when `standardize=True`).
 
 `PRESETS` holds the paper's settings (its appendix): `paper` for tabular data, `paper-mnist` for 28×28
-images and `mnist-cpu`, a CPU-sized variant of the latter.
+images and `mnist-cpu`, a CPU-sized variant of the latter (a dense network).
 """
 
 from __future__ import annotations
@@ -48,10 +48,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper-mnist": dict(arch="vgg", image_shape=(1, 28, 28), width=64, depth=4, optimizer="rmsprop", lr=1e-3,
                         lr_schedule="linear", epochs=70, batch=128, newton_steps=16, warmup=10 / 70,
                         margin=0.79, lam=200.0, domain=(-1.0, 1.0), standardize=False),
-    # CPU-sized MNIST: the same recipe with a 8/16/32-channel, 2-2-1 convolution network, T = 4, 10 epochs.
-    "mnist-cpu": dict(arch="vgg", image_shape=(1, 28, 28), width=8, depth=2, optimizer="rmsprop", lr=1e-3,
-                      lr_schedule="linear", epochs=10, batch=128, newton_steps=4, warmup=2 / 10, margin=0.79,
-                      lam=200.0, domain=(-1.0, 1.0), standardize=False),
+    # CPU-sized MNIST: the paper's recipe (pixels and B = [-1, 1], m = 0.79, λ = 200, RMSprop with linear
+    # decay) on a dense 3 × 256 GroupSort2 network with orthogonal kernels, T = 8, 20 epochs. A small
+    # torchlip convolution stack measured mean AUROC 0.50 here (its bound collapses to ~0.4 and it learnt
+    # pixel intensity); the dense network 0.86 in a minute for all ten digits (docs/oneclass.md).
+    "mnist-cpu": dict(arch="mlp", width=256, depth=3, activation="groupsort2", kernels="projected",
+                      optimizer="rmsprop", lr=1e-3, lr_schedule="linear", epochs=20, batch=128, newton_steps=8,
+                      warmup=4 / 20, margin=0.79, lam=200.0, domain=(-1.0, 1.0), standardize=False),
 }
 
 

@@ -29,8 +29,9 @@ def model_options(f: Callable) -> Callable:
                      default="default", show_default=True,
                      help="paper: the OCSDF paper's tabular settings (4×512 FullSort, RMSprop, 40 epochs of "
                           "batch 128, T = 4 after a 5-epoch warm start, λ = 100, B = 10 standard deviations "
-                          "per feature, m = 0.05); paper-mnist / mnist-cpu: its 28×28-image network, "
-                          "GPU-sized / CPU-sized. Options below override the preset."),
+                          "per feature, m = 0.05); paper-mnist: its 28×28-image convolutional network (GPU-sized); "
+                          "mnist-cpu: the same recipe on a dense 3×256 network. Options below override the "
+                          "preset."),
         click.option("--width", type=click.IntRange(2), help="Hidden width [64]."),
         click.option("--depth", type=click.IntRange(1), help="Hidden layers [3]."),
         click.option("--activation", type=click.Choice(["groupsort2", "fullsort"]), help="[groupsort2]"),
