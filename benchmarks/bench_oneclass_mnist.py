@@ -105,7 +105,8 @@ def render(meta: dict, rows: list[dict]) -> str:
         + "; test: the rest of the digit and every other digit"
         + (f", a random {meta['max_test']} of them" if meta["max_test"] else "")
         + "). Pixels in [−1, 1]; certified AUROC at l2 radii ε in those units (ε = 2 × 8/255, 16/255, 36/255, "
-        "72/255 in [0, 1] units), with the Lipschitz bound (power iteration on each convolution; 1 for the dense network's orthogonal layers). "
+        "72/255 in [0, 1] units), with the Lipschitz bound (power iteration on each convolution; 1 for the "
+        "dense network's orthogonal layers). "
         f"Settings: `{json.dumps(meta['params'])}`. Device {meta['device']}, {meta['threads']} torch "
         f"thread(s); total {meta['seconds']:.0f} s.",
         "",
