@@ -15,8 +15,10 @@ side, and children cleared that way are never evaluated.
 - Heuristic, for SDF-like fields without a bound (|∇F| ≈ 1 near the surface: SAL, IGR, levelset): the band
   is `margin` × the cell diagonal on 8 corners (G = 2·margin). An exact SDF needs margin 0.5; the default
   1.0 tolerates |∇F| up to 2. A feature whose values stay outside the band at every corner tested (a thin
-  part where the network is steeper than assumed) can be lost; the steepest edge slope met on the grid is
-  reported, with a warning when it exceeds G.
+  part where the network is steeper than assumed) can be lost. The steepest edge slope met on the tested
+  cells is measured (a lower bound on max |∇F|); when it exceeds G, the band is widened to 1.25 × that slope
+  and the cells refined again, reusing every value already evaluated, with a warning only if the wider
+  pass meets a steeper slope still.
 
 Every node is evaluated at most once (values kept by integer node index), in chunks. Marching cubes runs on
 blocks of `block`³ fine cells holding cells that may hold surface; grid points of a block never evaluated
@@ -41,6 +43,7 @@ from levelrecon.recon.meshing.marching import FieldFn, ProgressFn, grid_axis, no
 
 ABS_TOL = 1e-5  # certified band slack for the float32 rounding of field values
 DEFAULT_MARGIN = 1.5  # heuristic band, in cell diagonals: assumes |∇F| ≤ 3 (grid fields: up to 2.3 on the bunny)
+WIDEN = 1.25  # a widened band assumes this × the steepest slope measured
 DEFAULT_COARSE = 32  # about this many cells per axis at the coarsest level
 DEFAULT_BLOCK = 16  # fine cells per axis of a marching-cubes block
 
@@ -171,7 +174,37 @@ def extract_adaptive(fn: FieldFn, resolution: int = 512, level: float = 0.0,
 
     # |∇F| bound behind the bands: certified with a Lipschitz constant; `margin` × diagonal on 8 corners else.
     slope = lipschitz if lipschitz is not None else 2.0 * margin
+    tested = _refine(store, cells, h, level, slope, coarse, stats)
+    if lipschitz is None and stats.steepest > slope:
+        # The field is steeper near its level set than the band assumes (a real range scan: |∇F| up to ~6 on a
+        # tenth of the surface cells): widen the band to cover what was measured and refine again. Every value
+        # already evaluated is reused, so this costs only the nodes of the wider band.
+        slope = WIDEN * stats.steepest
+        stats.band = f"heuristic (margin {margin:g}, widened to {slope / 2:.3g})"
+        tested = _refine(store, cells, h, level, slope, coarse, stats)
+        if stats.steepest > slope:
+            warnings.warn(f"the field changes by up to {stats.steepest:.3g} per unit along grid edges, more than "
+                          f"the {slope:.3g} the widened heuristic band assumes: parts thinner than a grid cell may "
+                          f"be missing (raise --margin to {stats.steepest / 2:.2g} or more, or mesh densely)",
+                          LevelreconWarning, stacklevel=2)
+    stats.evaluations = len(store.keys)
+    nb = math.ceil(cells / block)
+    blocks = _unique_inverse(_linear(tested // block, nb))[0]
+    blocks = np.column_stack([blocks // (nb * nb), (blocks // nb) % nb, blocks % nb])
+    mesh = _blocks_marching_cubes(store, blocks, block, cells, level, "descent" if inside == "negative" else "ascent",
+                                  stats)
+    if mesh is None:
+        raise no_crossing_error(level, float(store.values.min()), float(store.values.max()))
+    mesh.vertices = mesh.vertices * h + bounds[0]
+    return mesh, stats
 
+
+def _refine(store: _NodeValues, cells: int, h: float, level: float, slope: float, coarse: int,
+            stats: AdaptiveStats) -> np.ndarray:
+    """The fine cells (m, 3) that may hold the level set under the slope bound `slope`, every corner evaluated;
+    records the levels and the steepest edge slope met in `stats`."""
+    resolution = store.res
+    stats.levels.clear()
     # Coarsest level: every cell, corners on a grid of step `size` fine cells (the last one cut at the border).
     size = 1 << max(0, math.ceil(math.log2(cells / coarse)))
     n = math.ceil(cells / size)
@@ -209,23 +242,8 @@ def extract_adaptive(fn: FieldFn, resolution: int = 512, level: float = 0.0,
         lattice = np.empty((len(parents), 27), dtype=np.float32)
         lattice[parent_id, entry] = store.get((i * resolution + j) * resolution + k)
         corner_values = lattice[:, _CHILD_CORNER][kept]
-    # `tested` now holds the fine cells that may hold surface, every corner evaluated.
-    stats.evaluations = len(store.keys)
     stats.steepest = max(stats.steepest, _steepest(corner_values, np.full(tested.shape, h)))
-    if lipschitz is None and stats.steepest > slope:
-        warnings.warn(f"the field changes by up to {stats.steepest:.3g} per unit along grid edges, more than the "
-                      f"{slope:g} the heuristic band of margin {margin:g} assumes: parts thinner than a grid cell "
-                      f"may be missing (raise the margin to {stats.steepest / 2:.2g} or more, or mesh densely)",
-                      LevelreconWarning, stacklevel=2)
-    nb = math.ceil(cells / block)
-    blocks = _unique_inverse(_linear(tested // block, nb))[0]
-    blocks = np.column_stack([blocks // (nb * nb), (blocks // nb) % nb, blocks % nb])
-    mesh = _blocks_marching_cubes(store, blocks, block, cells, level, "descent" if inside == "negative" else "ascent",
-                                  stats)
-    if mesh is None:
-        raise no_crossing_error(level, float(store.values.min()), float(store.values.max()))
-    mesh.vertices = mesh.vertices * h + bounds[0]
-    return mesh, stats
+    return tested
 
 
 def _steepest(corner_values: np.ndarray, edge: np.ndarray) -> float:
