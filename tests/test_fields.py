@@ -87,6 +87,24 @@ def test_plane_targets_signed_in_front_unsigned_past_the_boundary():
     assert target[2] == pytest.approx(0.3)  # beyond the edge: unsigned distance to the nearest point
 
 
+def test_sphere_targets_are_exact_on_a_sphere_and_on_a_plane_where_planes_are_biased():
+    rng = np.random.default_rng(0)
+    pts = sphere_points(20000, seed=3)
+    pool = TargetPool.around(pts, 20000, rng, box=1.5, k=30)
+    true = np.linalg.norm(pool.queries, axis=1) - 1.0
+    sphere, signed = pool.targets(pts, width=3.0, fit="sphere")
+    plane, _ = pool.targets(pts, width=3.0, fit="plane")
+    assert signed.mean() > 0.8
+    assert np.abs(sphere[signed] - true[signed]).max() < 1e-9
+    assert np.abs(plane[signed] - true[signed]).mean() > 1e-4  # tangent planes lie outside a convex surface
+    g = np.linspace(-1, 1, 41)
+    flat = np.stack(np.meshgrid(g, g, [0.0], indexing="ij"), -1).reshape(-1, 3)
+    q = np.array([[0.01, 0.02, 0.03], [0.1, -0.2, -0.04]])
+    target, _ = TargetPool(flat, q, k=30, spacing=np.full(len(flat), 0.05)).targets(
+        np.tile([0.0, 0.0, 1.0], (len(flat), 1)), width=3.0, fit="sphere")
+    assert target == pytest.approx([0.03, -0.04], abs=1e-9)
+
+
 def test_auto_levels_follow_the_sample_spacing():
     """Finer levels only where the sampling supports them: a 10× denser cloud of the same sphere gets
     one more level (cells halve as the spacing shrinks by √10), never beyond 128."""
@@ -102,6 +120,8 @@ def test_bad_field_options_are_input_errors():
         build_field(IGRConfig(field="grid", grid_levels="64,32"))
     with pytest.raises(InputError, match="grid_levels"):
         build_field(IGRConfig(field="grid", grid_levels="16,x"))
+    with pytest.raises(InputError, match="unknown pool_fit"):
+        IGR(IGRConfig(pool_fit="quadric")).configure(sphere_points(200))
 
 
 def test_igr_grid_field_fits_a_sphere_and_reloads(tmp_path):

@@ -47,20 +47,54 @@ class TargetPool:
         queries = np.concatenate([near, rng.uniform(-box, box, size=(n_uniform, 3))])
         return cls(points, queries, k, spacing, tree)
 
-    def targets(self, normals: np.ndarray, width: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-        """Target distance (n,) of each query and whether it is signed (n,) bool."""
-        dist, idx = self.dist, self.idx
+    def targets(self, normals: np.ndarray, width: float = 2.0, fit: str = "plane", chunk: int = 131072
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Target distance (n,) of each query and whether it is signed (n,) bool.
+
+        `fit`: "plane" averages the neighbours' tangent-plane distances; "sphere" fits an algebraic sphere
+        to the neighbours' positions and normals (APSS) and measures the distance to it, which follows
+        curved parts, so a wider kernel can average more noise without flattening them.
+        """
+        if fit not in ("plane", "sphere"):
+            raise ValueError(f"unknown fit {fit!r}")
+        parts = [self._targets(sl, normals, width, fit) for sl in
+                 (slice(i, i + chunk) for i in range(0, len(self.queries), chunk))]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _targets(self, sl: slice, normals: np.ndarray, width: float, fit: str) -> tuple[np.ndarray, np.ndarray]:
+        dist, idx, q = self.dist[sl], self.idx[sl], self.queries[sl]
         h = width * self.spacing[idx[:, 0]][:, None]
         # Neighbours facing away from the nearest one lie on the other side of a thin part: averaging their
         # planes would cancel the distance and grow a blob between the two sides.
-        same_side = (normals[idx] * normals[idx[:, :1]]).sum(axis=-1) > 0.5
+        nb = normals[idx]
+        same_side = (nb * nb[:, :1]).sum(axis=-1) > 0.5
         w = np.exp(-((dist / h) ** 2)) * same_side + 1e-12
-        plane = ((self.queries[:, None, :] - self.points[idx]) * normals[idx]).sum(axis=-1)
-        target = (w * plane).sum(axis=1) / w.sum(axis=1)
+        rel = self.points[idx] - q[:, None, :]
+        plane = -(rel * nb).sum(axis=-1)
+        target = sphere_distance(rel, nb, w) if fit == "sphere" else (w * plane).sum(axis=1) / w.sum(axis=1)
         lateral = np.sqrt(np.maximum(dist[:, 0] ** 2 - plane[:, 0] ** 2, 0.0))
         signed = (lateral < h[:, 0]) & (dist[:, 0] < 3.0 * h[:, 0])
         target[~signed] = dist[~signed, 0]
         return target, signed
+
+
+def sphere_distance(rel: np.ndarray, normals: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Signed distance from the origin to the algebraic sphere u₀ + u·x + u₄‖x‖² fitted to points `rel`
+    (n, k, 3, relative to each query) and their unit normals by weighted least squares (Guennebaud & Gross'
+    APSS closed form); positive on the side the normals point to. A plane when the points are flat."""
+    w = w / w.sum(axis=1, keepdims=True)
+    mean_p = np.einsum("nk,nki->ni", w, rel)
+    mean_n = np.einsum("nk,nki->ni", w, normals)
+    mean_pn = np.einsum("nk,nk->n", w, (rel * normals).sum(axis=-1))
+    mean_pp = np.einsum("nk,nk->n", w, (rel * rel).sum(axis=-1))
+    spread = mean_pp - (mean_p * mean_p).sum(axis=1)
+    u4 = 0.5 * (mean_pn - (mean_p * mean_n).sum(axis=1)) / np.maximum(spread, 1e-30)
+    u = mean_n - 2.0 * u4[:, None] * mean_p
+    u0 = -(u * mean_p).sum(axis=1) - u4 * mean_pp
+    # The nearest root of u₄t² + ‖u‖t + u₀ along the gradient, in the form that stays exact as u₄ → 0.
+    norm_u = np.maximum(np.linalg.norm(u, axis=1), 1e-30)
+    disc = norm_u**2 - 4.0 * u0 * u4
+    return np.where(disc > 0, 2.0 * u0 / (norm_u + np.sqrt(np.maximum(disc, 0.0))), u0 / norm_u)
 
 
 def local_spacing(points: np.ndarray, tree: cKDTree) -> np.ndarray:

@@ -5,7 +5,8 @@ Loss: mean_X |F(x)| + λ·mean_D (‖∇F‖ − 1)² + τ·mean_X ‖∇F(x) �
 D = local samples N(x_i, σ_i²) (σ_i: distance to the k-th neighbour) plus 1/8 as many uniform samples in
 an enlarged box. The Eikonal term makes F a signed distance; the geometric initialisation and the
 implicit regularisation of the gradient descent pick the smooth, plausible zero level set.
-Q is a pool of queries drawn once with signed tangent-plane distance targets s (recon/data/targets.py):
+Q is a pool of queries drawn once with signed distance targets s to a sphere fitted to the nearby
+points and normals (APSS; or the average tangent-plane distance, `pool_fit=plane`; recon/data/targets.py):
 dense supervision around the surface that lets a feature-grid field converge in a few hundred steps
 without fitting the noise of single points. Estimated normals can come out flipped in patches (the tip
 of a thin part); a field trained for a while on the rest is right there, so at `reorient_at` of
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from levelrecon.errors import InputError
 from levelrecon.models.levelset import field_gradient
 from levelrecon.models.losses import eikonal_loss, normal_loss
 from levelrecon.recon.data.normals import estimate_normals
@@ -50,12 +52,13 @@ class IGRConfig(NeuralConfig):
     sigma_k: int = 50
     box: float = 1.5  # uniform samples in [-box, box]³ of the normalized cloud
     skip: bool = True  # MLP field: re-inject the input at the middle layer
-    pool_weight: float = 1.0  # weight of the signed tangent-plane distance targets (needs normals)
+    pool_weight: float = 2.0  # weight of the signed distance targets (needs normals)
     pool_size: int = 20  # pool queries per input point (capped at 1M)
     pool_batch: int = 8192
     pool_sigma: float = 2.0  # pool queries around each point: σ = pool_sigma × local spacing
-    pool_k: int = 10
-    pool_width: float = 2.0  # kernel width of the targets, × local spacing
+    pool_k: int = 30
+    pool_width: float = 3.0  # kernel width of the targets, × local spacing
+    pool_fit: str = "sphere"  # targets from a sphere fitted to the neighbours (APSS) or their tangent "plane"s
     reorient_at: float = 0.3  # with a pool: flip normals against the field's gradient at this fraction (0: never)
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -67,6 +70,7 @@ class IGRConfig(NeuralConfig):
     }
 
 
+POOL_FITS = ("sphere", "plane")
 NOISY_VARIATION = 0.17  # median surface variation of the shared meshes' 20k-point clouds with 1 % noise
 
 
@@ -88,6 +92,8 @@ class IGR(Method):
 
     def configure(self, points: np.ndarray) -> None:
         super().configure(points)
+        if self.cfg.pool_fit not in POOL_FITS:
+            raise InputError(f"unknown pool_fit {self.cfg.pool_fit!r}; choose from {', '.join(POOL_FITS)}")
         if self.cfg.normal_weight == "auto":
             self.cfg = dataclasses.replace(self.cfg, normal_weight=round(auto_normal_weight(points), 3))
 
@@ -115,7 +121,7 @@ class IGR(Method):
 
     def _set_pool_targets(self, normals: np.ndarray) -> None:
         """Targets of the fixed pool queries for these normals (the queries' neighbours are kept)."""
-        s, signed = self._pool.targets(normals, self.cfg.pool_width)
+        s, signed = self._pool.targets(normals, self.cfg.pool_width, self.cfg.pool_fit)
         queries = self.pool[0] if self.pool is not None else torch.as_tensor(
             self._pool.queries, dtype=torch.float32, device=self.device)
         self.pool = (queries, torch.as_tensor(s, dtype=torch.float32, device=self.device),
