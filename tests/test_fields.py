@@ -142,6 +142,11 @@ def test_igr_grid_field_fits_a_sphere_and_reloads(tmp_path):
     _, model = ckpt.build("cpu")
     assert isinstance(model, FeatureGridField) and model.level_mask.min() == 1  # every level on at the end
     assert ckpt.config["grid_levels"] == auto_levels(Normalization.fit(pts).apply(pts))
+    assert ckpt.config["pool_fit"] == "sphere"
+    # a checkpoint written before `pool_fit` existed trained on tangent-plane targets, and resumes with them
+    del ckpt.config["pool_fit"]
+    method, _ = ckpt.build("cpu")
+    assert method.cfg.pool_fit == "plane"
 
 
 def test_fit_cli_field_option(in_tmp):

@@ -42,6 +42,8 @@ class Checkpoint:
         config = dict(self.config)
         if "field" in {f.name for f in dataclasses.fields(cls.Config)}:
             config.setdefault("field", "mlp")  # checkpoints from before the field option hold MLPs
+        if "pool_k" in config:
+            config.setdefault("pool_fit", "plane")  # pools from before the option held tangent-plane targets
         method = cls(cls.Config(**config))
         method.extra = dict(self.extra)
         model = method.build_model()

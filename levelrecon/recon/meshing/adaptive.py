@@ -14,7 +14,7 @@ side, and children cleared that way are never evaluated.
 - Certified, for an L-Lipschitz field (G = L, the OCSDF networks): nothing the dense grid sees is missed.
 - Heuristic, for SDF-like fields without a bound (|∇F| ≈ 1 near the surface: SAL, IGR, levelset): the band
   is `margin` × the cell diagonal on 8 corners (G = 2·margin). An exact SDF needs margin 0.5; the default
-  1.0 tolerates |∇F| up to 2. A feature whose values stay outside the band at every corner tested (a thin
+  1.5 tolerates |∇F| up to 3. A feature whose values stay outside the band at every corner tested (a thin
   part where the network is steeper than assumed) can be lost. The steepest edge slope met on the tested
   cells is measured (a lower bound on max |∇F|); when it exceeds G, the band is widened to 1.25 × that slope
   and the cells refined again, reusing every value already evaluated, with a warning only if the wider
