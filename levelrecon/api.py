@@ -153,11 +153,9 @@ class Model:
         """The method, a numpy field function and the normalization, loaded once."""
         if self._field is None:
             from levelrecon.recon.fit import resolve_device
-            from levelrecon.recon.meshing.marching import torch_field
 
             ckpt = self._checkpoint()
-            method, net = ckpt.build(resolve_device(device))
-            self._field = (method, torch_field(net), ckpt.normalization)
+            self._field = (*ckpt.field(resolve_device(device)), ckpt.normalization)
         return self._field
 
 

@@ -44,7 +44,7 @@ def plot_slice(source: Path | None, axis: str, offset: float, resolution: int, b
     from levelrecon.recon.checkpoint import load_checkpoint
     from levelrecon.recon.data.io import atomic_output, check_output
     from levelrecon.recon.fit import resolve_device
-    from levelrecon.recon.meshing.marching import evaluate_slice, torch_field
+    from levelrecon.recon.meshing.marching import evaluate_slice
     from levelrecon.recon.plots import plot_slice as draw
 
     src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
@@ -56,9 +56,9 @@ def plot_slice(source: Path | None, axis: str, offset: float, resolution: int, b
         output = ckpt_path.parent / f"slice_{axis}.png"
     check_output(output, force)
     ckpt = load_checkpoint(ckpt_path)
-    method, model = ckpt.build(resolve_device(device))
+    method, fn = ckpt.field(resolve_device(device))
     a = AXES[axis]
-    values = evaluate_slice(torch_field(model), a, offset, resolution, (-bound, bound))
+    values = evaluate_slice(fn, a, offset, resolution, (-bound, bound))
     near = None
     if run_dir is not None and (run_dir / runs.INPUT).is_file():
         pts = ckpt.normalization.apply(np.load(run_dir / runs.INPUT))

@@ -20,6 +20,7 @@ from torch import nn
 from levelrecon.errors import InputError
 from levelrecon.recon.data.io import atomic_output
 from levelrecon.recon.data.normalize import Normalization
+from levelrecon.recon.meshing.marching import FieldFn, torch_field
 from levelrecon.recon.methods.registry import Method, get_method
 
 FORMAT = "levelrecon-checkpoint"
@@ -49,6 +50,11 @@ class Checkpoint:
         model = method.build_model()
         model.load_state_dict(self.state_dict)
         return method, model.to(device).eval()
+
+    def field(self, device: str | torch.device = "cpu") -> tuple[Method, FieldFn]:
+        """The method and its trained field as a numpy function (n, 3) → (n,) in normalized coordinates."""
+        method, model = self.build(device)
+        return method, torch_field(model)
 
 
 def save_checkpoint(path: str | os.PathLike, method: Method, model: nn.Module, normalization: Normalization,

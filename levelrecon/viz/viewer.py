@@ -55,10 +55,9 @@ def _load_field(item: SceneItem) -> _Field | None:
     if item.checkpoint is None or item.normalization is None:
         return None
     from levelrecon.recon.checkpoint import load_checkpoint
-    from levelrecon.recon.meshing.marching import torch_field
 
-    method, model = load_checkpoint(item.checkpoint).build("cpu")
-    return _Field(torch_field(model), method.mesh_level(), item)
+    method, fn = load_checkpoint(item.checkpoint).field("cpu")
+    return _Field(fn, method.mesh_level(), item)
 
 
 def _plane_rotation(axis: int) -> np.ndarray:
