@@ -11,3 +11,10 @@ class OutputExistsError(InputError):
 
 class LevelreconWarning(UserWarning):
     """Recoverable problem with the input (for example dropped non-finite points)."""
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), at most 160 characters: the
+    "(…)" part of a one-line error about a file that a library could not read."""
+    msg = str(exc).strip().splitlines()
+    return (msg[0] if msg else type(exc).__name__)[:160]

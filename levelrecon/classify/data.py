@@ -7,7 +7,6 @@ network and PGD all work on (n, d) tensors whatever the image shape; networks re
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from levelrecon.errors import InputError
+from levelrecon.errors import InputError, short_reason
 
 TOY_SETS = ("moons", "circles", "blobs")
 BUILTINS = ("digits", "mnist", *TOY_SETS)
@@ -140,7 +139,7 @@ def _load_npz(path: Path) -> ClassData:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except Exception as exc:  # zipfile / numpy raise many types for damaged archives
-        raise InputError(f"{path}: not a readable .npz archive ({_short(exc)})") from None
+        raise InputError(f"{path}: not a readable .npz archive ({short_reason(exc)})") from None
     xkey = next((k for k in ("x", "X", "images", "data") if k in arrays), None)
     ykey = next((k for k in ("y", "labels", "target") if k in arrays), None)
     if xkey is None or ykey is None:
@@ -160,20 +159,14 @@ def _load_npz(path: Path) -> ClassData:
 
 
 def _load_table(path: Path) -> ClassData:
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text table (binary content)") from None
-    rows = [ln.replace(",", " ").replace(";", " ") for ln in text.splitlines()
-            if ln.strip() and not ln.lstrip().startswith("#")]
+    from levelrecon.recon.data.io import parse_rows, text_rows  # the point-file reader's table parsing
+
+    rows = text_rows(path, "text table", ",;")
     if rows and not _is_numeric_row(rows[0]):  # a header line
         rows = rows[1:]
     if not rows:
         raise InputError(f"{path}: table has no data rows")
-    try:
-        table = np.loadtxt(io.StringIO("\n".join(rows)), dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise InputError(f"{path}: cannot parse table ({_short(exc)})") from None
+    table = parse_rows(rows, path, "table")
     if table.shape[1] < 2:
         raise InputError(f"{path}: rows need at least one feature column and a label column")
     return _make(table[:, :-1], table[:, -1], (table.shape[1] - 1,), None, path.name)
@@ -217,7 +210,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable IDX file ({_short(exc)})") from None
+        raise InputError(f"{path}: not a readable IDX file ({short_reason(exc)})") from None
     if len(raw) < 4 + 4 * ndim or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
         raise InputError(f"{path}: not an IDX file of {ndim}-D unsigned bytes (bad magic number)")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
@@ -258,7 +251,7 @@ def split_data(data: ClassData, *, test_size: float | int = 0.25, train_size: in
         pool, test = train_test_split(index, test_size=n_test, stratify=_stratify(labels),
                                       random_state=split_seed)
     except ValueError as exc:
-        raise InputError(f"{data.name}: cannot split into train/test ({_short(exc)})") from None
+        raise InputError(f"{data.name}: cannot split into train/test ({short_reason(exc)})") from None
     if train_size is not None and train_fraction is not None:
         raise InputError("give either --train-size or --train-fraction, not both")
     k = len(pool)
@@ -276,7 +269,7 @@ def split_data(data: ClassData, *, test_size: float | int = 0.25, train_size: in
         try:
             pool, _ = train_test_split(pool, train_size=k, stratify=strat, random_state=seed)
         except ValueError as exc:
-            raise InputError(f"{data.name}: cannot draw {k} training examples ({_short(exc)})") from None
+            raise InputError(f"{data.name}: cannot draw {k} training examples ({short_reason(exc)})") from None
     return data.subset(np.sort(pool)), data.subset(np.sort(test))
 
 
@@ -286,6 +279,3 @@ def _stratify(labels: np.ndarray) -> np.ndarray | None:
     return labels if counts[counts > 0].min() >= 2 else None
 
 
-def _short(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()
-    return (msg[0] if msg else type(exc).__name__)[:160]

@@ -19,7 +19,7 @@ import numpy as np
 import trimesh
 from plyfile import PlyData, PlyElement
 
-from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError
+from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError, short_reason
 from levelrecon.recon.data.normalize import far_outlier_mask
 
 MIN_POINTS = 10
@@ -59,7 +59,7 @@ def _load_ply(path: Path) -> RawArrays:
             warnings.simplefilter("ignore", UserWarning)
             ply = PlyData.read(str(path))
     except Exception as exc:  # plyfile raises many types for truncated or malformed files
-        raise InputError(f"{path}: not a readable PLY file ({_short(exc)})") from None
+        raise InputError(f"{path}: not a readable PLY file ({short_reason(exc)})") from None
     names = [el.name for el in ply.elements]
     if "vertex" not in names:
         raise InputError(f"{path}: PLY file has no 'vertex' element")
@@ -93,7 +93,7 @@ def _load_trimesh(path: Path) -> RawArrays:
     try:
         loaded = trimesh.load(str(path), process=False)
     except Exception as exc:
-        raise InputError(f"{path}: cannot parse {path.suffix[1:].upper()} file ({_short(exc)})") from None
+        raise InputError(f"{path}: cannot parse {path.suffix[1:].upper()} file ({short_reason(exc)})") from None
     if isinstance(loaded, trimesh.Scene):
         geoms = [g for g in loaded.dump() if hasattr(g, "vertices")]
         if not geoms:
@@ -127,23 +127,37 @@ def _obj_normals(path: Path, n_vertices: int) -> np.ndarray | None:
 
 def _load_text(path: Path) -> RawArrays:
     """XYZ / TXT / PTS: whitespace or comma separated rows; 6 columns are x y z nx ny nz."""
-    try:
-        text = path.read_text(errors="strict")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text point file (binary content)") from None
-    lines = [ln.replace(",", " ") for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = text_rows(path, "text point file", ",")
     if lines and len(lines[0].split()) == 1:  # PTS header: the point count
         lines = lines[1:]
     if not lines:
         return np.zeros((0, 3)), None, None
-    try:
-        table = np.loadtxt(io.StringIO("\n".join(lines)), dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise InputError(f"{path}: cannot parse text point file ({_short(exc)})") from None
+    table = parse_rows(lines, path, "text point file")
     if table.shape[1] < 3:
         raise InputError(f"{path}: rows have {table.shape[1]} columns, need at least x y z")
     normals = table[:, 3:6] if table.shape[1] == 6 else None
     return table[:, :3], normals, None
+
+
+def text_rows(path: Path, kind: str, separators: str) -> list[str]:
+    """The non-blank, non-comment (#) lines of a text table, each of `separators` turned into a space;
+    InputError "not a {kind}" for binary content. Shared by the point and the classifier-table readers."""
+    try:
+        text = path.read_text(errors="strict")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a {kind} (binary content)") from None
+    rows = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for sep in separators:
+        rows = [ln.replace(sep, " ") for ln in rows]
+    return rows
+
+
+def parse_rows(rows: list[str], path: Path, kind: str) -> np.ndarray:
+    """The rows as an (n, columns) float64 array; InputError "cannot parse {kind}" naming the first problem."""
+    try:
+        return np.loadtxt(io.StringIO("\n".join(rows)), dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{path}: cannot parse {kind} ({short_reason(exc)})") from None
 
 
 def _load_numpy(path: Path) -> RawArrays:
@@ -151,7 +165,7 @@ def _load_numpy(path: Path) -> RawArrays:
     try:
         data = np.load(str(path), allow_pickle=False)
     except Exception as exc:
-        raise InputError(f"{path}: not a readable NumPy file ({_short(exc)})") from None
+        raise InputError(f"{path}: not a readable NumPy file ({short_reason(exc)})") from None
     normals = None
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
@@ -189,11 +203,6 @@ LOADERS: dict[str, Callable[[Path], RawArrays]] = {
     ".npy": _load_numpy,
     ".npz": _load_numpy,
 }
-
-
-def _short(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()
-    return (msg[0] if msg else type(exc).__name__)[:160]
 
 
 def _check_readable(path: Path) -> None:
