@@ -109,6 +109,9 @@ def test_curve_cli_flow(in_tmp):
     # 100 steps: after 30 the tiny network's curve does not reach the data yet
     r = run("fit", "c.xyz", "--curve", "--iters", "100", *TINY[2:], "-q")
     assert r.exit_code == 0, r.output
+    # curves keep the settings their benchmark measured; the user's --iters still wins
+    config = json.loads((in_tmp / "runs" / "c_levelset_1" / "run.json").read_text())["config"]
+    assert (config["iters"], config["newton_iters"], config["lambda_end"]) == (100, 5, 5.0)
     r = run("mesh", "-o", "curve.ply", "--resolution", "32")
     assert r.exit_code == 0, r.output
     assert "curve with" in r.stderr
