@@ -60,7 +60,6 @@ class LevelSetConfig(NeuralConfig):
                   "activation": "relu", "concat_input": True, "lr_schedule": "constant"},
     }
 
-
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> LevelSetConfig:
         if overrides.get("curve") is True and preset == "cpu":
