@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
-from levelrecon.models.losses import orthonormal_frame_loss
+from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs
 from levelrecon.models.mlp import ImplicitMLP
 
 
@@ -67,6 +67,27 @@ def test_orthonormal_frame_loss_is_zero_only_for_unit_orthogonal_gradients():
     jac = torch.stack([a, b])[None].expand(5, 2, 3)
     assert orthonormal_frame_loss(jac).item() == pytest.approx(2 * cos**2)  # the two off-diagonal entries
     assert orthonormal_frame_loss(2 * torch.eye(3)[None, :1]).item() == pytest.approx(9.0)  # (‖∇F‖² − 1)²
+
+
+def test_smooth_abs_is_quadratic_inside_the_band_and_l1_beyond():
+    """Below β a residual r costs r²/2β (its pull shrinks with it); beyond, |r| − β/2 (the L1 slope, joined
+    with a continuous value and slope at β); β = 0 is the paper's L1."""
+    r = torch.tensor([-0.3, -0.004, 0.0, 0.002, 0.01, 0.5])
+    torch.testing.assert_close(smooth_abs(r, 0.0), r.abs())
+    beta = 0.01
+    expected = torch.where(r.abs() < beta, r**2 / (2 * beta), r.abs() - beta / 2)
+    torch.testing.assert_close(smooth_abs(r, beta), expected)
+    r.requires_grad_(True)
+    smooth_abs(r, beta).sum().backward()
+    torch.testing.assert_close(r.grad, torch.clamp(r.detach() / beta, -1.0, 1.0))
+
+
+def test_distance_to_level_loss_compares_distance_with_the_level_magnitude():
+    """A sample of level ±t at distance t from the cloud costs nothing, with or without the smooth band."""
+    dist, level = torch.tensor([0.2, 0.2, 0.05]), torch.tensor([0.2, -0.2, 0.0])
+    assert distance_to_level_loss(dist, level).item() == pytest.approx(0.05 / 3)
+    assert distance_to_level_loss(dist, level, beta=0.01).item() == pytest.approx((0.05 - 0.005) / 3)
+    assert distance_to_level_loss(dist[:2], level[:2], beta=0.01).item() == pytest.approx(0.0)
 
 
 def test_failed_points_keep_their_level():

@@ -112,6 +112,7 @@ def test_curve_cli_flow(in_tmp):
     # curves keep the settings their benchmark measured; the user's --iters still wins
     config = json.loads((in_tmp / "runs" / "c_levelset_1" / "run.json").read_text())["config"]
     assert (config["iters"], config["newton_iters"], config["lambda_end"]) == (100, 5, 5.0)
+    assert (config["lr"], config["smooth"]) == (1e-3, 0.0)  # curves keep the paper's L1 and their measured rate
     r = run("mesh", "-o", "curve.ply", "--resolution", "32")
     assert r.exit_code == 0, r.output
     assert "curve with" in r.stderr

@@ -40,9 +40,21 @@ def normal_loss(grad: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
     return (grad - normals).norm(dim=-1).mean()
 
 
-def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """Paper 1, Eq. 13: mean | d(p(θ), X) − |t| | for samples p of the level set t."""
-    return (dist - torch.as_tensor(level, dtype=dist.dtype, device=dist.device).abs()).abs().mean()
+def smooth_abs(r: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """|r|, or with β > 0 the smooth-L1 (Huber) form: r²/2β inside the band |r| < β, |r| − β/2 beyond.
+
+    Inside the band a residual pulls in proportion to its size instead of with the full L1 force, so a
+    surface fitted to noisy points averages them instead of threading each one.
+    """
+    if beta <= 0:
+        return r.abs()
+    a = r.abs()
+    return torch.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta)
+
+
+def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0, beta: float = 0.0) -> torch.Tensor:
+    """Paper 1, Eq. 13: mean | d(p(θ), X) − |t| | for samples p of the level set t (smoothed by `smooth_abs`)."""
+    return smooth_abs(dist - torch.as_tensor(level, dtype=dist.dtype, device=dist.device).abs(), beta).mean()
 
 
 def orthonormal_frame_loss(jac: torch.Tensor) -> torch.Tensor:
