@@ -46,10 +46,7 @@ def smooth_abs(r: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
     Inside the band a residual pulls in proportion to its size instead of with the full L1 force, so a
     surface fitted to noisy points averages them instead of threading each one.
     """
-    if beta <= 0:
-        return r.abs()
-    a = r.abs()
-    return torch.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta)
+    return torch.nn.functional.smooth_l1_loss(r, torch.zeros_like(r), beta=max(beta, 0.0), reduction="none")
 
 
 def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0, beta: float = 0.0) -> torch.Tensor:
