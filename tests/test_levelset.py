@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
-from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs
+from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs, tangent_fairness_loss
 from levelrecon.models.mlp import ImplicitMLP
+from levelrecon.recon.data.normals import local_surface_variation
+from levelrecon.recon.methods.levelset import LevelSet, LevelSetConfig
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +90,64 @@ def test_distance_to_level_loss_compares_distance_with_the_level_magnitude():
     assert distance_to_level_loss(dist, level).item() == pytest.approx(0.05 / 3)
     assert distance_to_level_loss(dist, level, beta=0.01).item() == pytest.approx((0.05 - 0.005) / 3)
     assert distance_to_level_loss(dist[:2], level[:2], beta=0.01).item() == pytest.approx(0.0)
+
+
+def test_tangent_fairness_spares_spheres_and_planes_and_charges_wiggles():
+    """The third difference along a tangent line is zero for any profile even in s (a sphere's, a plane's)
+    and of the order of a wiggle's amplitude for a surface rippling at the step's scale; weight 0 exempts."""
+    gen = torch.Generator().manual_seed(0)
+    p = torch.nn.functional.normalize(torch.randn(256, 3, generator=gen), dim=-1) * 0.5
+
+    def sphere(x: torch.Tensor) -> torch.Tensor:
+        return (x.norm(dim=-1) - 0.5)[:, None]
+
+    assert tangent_fairness_loss(sphere, p, p / 0.5, 0.05, gen).item() < 1e-12
+    amplitude, k = 0.01, 30.0
+
+    def ripple(x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 2] - amplitude * torch.sin(k * x[:, 0]))[:, None]
+
+    xy = torch.rand(256, 2, generator=gen) - 0.5
+    q = torch.stack([xy[:, 0], xy[:, 1], amplitude * torch.sin(k * xy[:, 0])], dim=-1)
+    up = torch.tensor([0.0, 0.0, 1.0]).expand(256, 3)
+    plane = tangent_fairness_loss(lambda x: x[:, 2:], q, up, 0.05, gen)
+    rippled = tangent_fairness_loss(ripple, q, up, 0.05, gen)
+    assert plane.item() < 1e-12 and rippled.item() > 0.1 * amplitude
+    assert tangent_fairness_loss(ripple, q, up, 0.05, gen, torch.zeros(256)).item() == 0.0
+
+
+def test_local_surface_variation_marks_the_crease_of_two_planes():
+    """Points on two perpendicular half-planes: flat far from the shared edge, high beside it (what the
+    fairness gate of `levelset` leaves out)."""
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0, 1, (2000, 2))
+    points = np.concatenate([np.c_[u[:1000, 0], u[:1000, 1], np.zeros(1000)],
+                             np.c_[np.zeros(1000), u[1000:, 1], u[1000:, 0]]])
+    variation = local_surface_variation(points, k=10)
+    to_edge = np.maximum(points[:, 0], points[:, 2])
+    edge, far = to_edge < 0.01, to_edge > 0.3
+    assert np.median(variation[far]) < 1e-6
+    assert np.median(variation[edge]) > 0.01
+
+
+def test_levelset_fairness_term_trains_and_its_gate_can_exempt_every_sample():
+    """With fair_weight on, a step of the levelset loss logs a positive fairness value on a noisy sphere;
+    a gate below every point's surface variation exempts all samples (the term is then exactly 0)."""
+    torch.set_default_dtype(torch.float32)  # as in training; the module's fixture restores it afterwards
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 3))
+    points = 0.6 * points / np.linalg.norm(points, axis=1, keepdims=True) + rng.normal(0, 0.01, (500, 3))
+    values = []
+    for gate in (2.0, 1e-9):
+        method = LevelSet(LevelSetConfig.from_preset("cpu", fair_weight=1.0, fair_gate=gate, batch=256))
+        torch.manual_seed(0)
+        model = method.build_model()
+        method.setup(points, None, torch.device("cpu"), torch.Generator().manual_seed(0))
+        loss, logs = method.loss(model, 0)
+        loss.backward()
+        assert torch.isfinite(loss)
+        values.append(logs["fair"])
+    assert values[0] > 0 and values[1] == 0.0
 
 
 def test_failed_points_keep_their_level():

@@ -1,6 +1,8 @@
-"""Reconstruction losses as plain functions of tensors."""
+"""Reconstruction losses as plain functions of tensors (and, for the fairness term, of the field)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -52,6 +54,25 @@ def smooth_abs(r: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
 def distance_to_level_loss(dist: torch.Tensor, level: torch.Tensor | float = 0.0, beta: float = 0.0) -> torch.Tensor:
     """Paper 1, Eq. 13: mean | d(p(θ), X) − |t| | for samples p of the level set t (smoothed by `smooth_abs`)."""
     return smooth_abs(dist - torch.as_tensor(level, dtype=dist.dtype, device=dist.device).abs(), beta).mean()
+
+
+def tangent_fairness_loss(field: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor,
+                          normals: torch.Tensor, step: float, generator: torch.Generator,
+                          weights: torch.Tensor | None = None) -> torch.Tensor:
+    """mean w·|Δ³F| along one random tangent line per zero-set point p: F(p + s t) at s = ±h/2, ±3h/2.
+
+    The third difference vanishes on every profile even in s, so planes, spheres and cylinders keep their
+    shape, while wiggles a few sample spacings wide — the form a fit of noisy points takes — pay for it.
+    Across a crease it would round the corner: `weights` (n,) exempt such points (0) or keep them (1).
+    points and normals (n, 3), normals of unit length and detached; step h in the field's units.
+    """
+    r = torch.randn(points.shape, generator=generator, device=generator.device).to(points.device)
+    t = r - (r * normals).sum(-1, keepdim=True) * normals
+    t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    offsets = torch.tensor([-1.5, -0.5, 0.5, 1.5], dtype=points.dtype, device=points.device)
+    f = field((points[None] + step * offsets[:, None, None] * t[None]).reshape(-1, 3))[:, 0].reshape(4, -1)
+    third = (f[0] - 3 * f[1] + 3 * f[2] - f[3]).abs()
+    return (third if weights is None else weights * third).mean()
 
 
 def orthonormal_frame_loss(jac: torch.Tensor) -> torch.Tensor:
