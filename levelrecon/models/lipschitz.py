@@ -216,7 +216,7 @@ def _conv_norm(conv: nn.Conv2d, shape: tuple[int, ...], iters: int) -> float:
             v_ = v.requires_grad_(True)
             u = apply(v_)
             (g,) = torch.autograd.grad(u, v_, u)  # Aᵀ A v
-        sigma = float(u.norm())
+        sigma = float(u.detach().norm())
         v = g.detach()
     return sigma
 
