@@ -103,7 +103,8 @@ class LevelSet(Method):
         self.tree = cKDTree(points)
         self.points = torch.as_tensor(points, dtype=torch.float32, device=device)
         self.generator, self.device = generator, device
-        if self.cfg.fair_weight > 0 and self.n_outputs == 1:
+        self.use_fair = self.cfg.fair_weight > 0 and self.n_outputs == 1
+        if self.use_fair:
             self.spacing = float(np.median(self.tree.query(points, k=2)[0][:, 1]))
             variation = local_surface_variation(points, k=10)
             gate = self.cfg.fair_gate * np.median(variation) if self.cfg.fair_gate > 0 else np.inf
@@ -118,11 +119,11 @@ class LevelSet(Method):
         _, idx = self.tree.query(p.detach().cpu().numpy(), k=1, workers=-1)
         return (p - self.points[torch.as_tensor(idx, device=self.device)]).norm(dim=-1)
 
-    def _fairness(self, model: nn.Module, q: torch.Tensor) -> torch.Tensor:
-        """The tangent fairness term at zero-set samples q, with the samples nearest a crease left out."""
+    def _fairness(self, model: nn.Module, q: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
+        """The tangent fairness term at zero-set samples q (Jacobians jac, already computed for the sample
+        network), with the samples nearest a crease left out."""
         if not len(q):
             return torch.zeros((), device=self.device)
-        _, jac = value_and_jacobian(model, q)
         normals = jac[:, 0, :] / jac[:, 0, :].norm(dim=-1, keepdim=True).clamp_min(1e-8)
         _, nearest = self.tree.query(q.cpu().numpy(), k=1, workers=-1)
         weights = self.fair_mask[torch.as_tensor(nearest, device=self.device)]
@@ -147,20 +148,22 @@ class LevelSet(Method):
         else:  # curves: only the zero level, non-converged samples dropped
             p, level = p0[converged], torch.zeros(int(converged.sum()), 2, device=self.device)
         levels_term = torch.zeros((), device=self.device)
+        fair = torch.zeros((), device=self.device)
         if len(p):
-            p_theta = sample_network(model, p, level)
+            _, jac = value_and_jacobian(model, p)
+            p_theta = sample_network(model, p, level, jac)
             target = level if level.dim() == 1 else level.norm(dim=-1)
             levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), target, c.smooth)
-        fair = torch.zeros((), device=self.device)
-        if c.fair_weight > 0 and self.n_outputs == 1:
-            fair = self._fairness(model, p0[converged][: c.fair_samples])
+            if self.use_fair:  # one output: p starts with the S₀ samples p0
+                keep = converged.nonzero()[:, 0][: c.fair_samples]
+                fair = self._fairness(model, p0[keep], jac[keep])
         lam = c.lambda_start + (c.lambda_end - c.lambda_start) * step / max(1, c.iters - 1)
         x = self._pick(half).requires_grad_(self.n_outputs > 1)
         f = model(x)
         data = smooth_abs(f, c.smooth).sum(dim=-1).mean()
         loss = levels_term + c.fair_weight * fair + lam * data
         logs = {"levels": float(levels_term.detach()), "data": float(data.detach())}
-        if c.fair_weight > 0 and self.n_outputs == 1:
+        if self.use_fair:
             logs["fair"] = float(fair.detach())
         if self.n_outputs > 1 and c.frame_weight > 0:
             frame = orthonormal_frame_loss(input_jacobian(f, x))
