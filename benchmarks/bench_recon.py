@@ -8,17 +8,20 @@ benchmarks/results/recon.json, recon.md and renders of a few results (PNG).
     python benchmarks/bench_recon.py                       # data from ../shared/data
     python benchmarks/bench_recon.py /path/to/data --methods sal,poisson --sizes 20000,2000
     python benchmarks/bench_recon.py --conditions clean,noise1,outliers2,density10 --tag hard
+    python benchmarks/bench_recon.py --methods levelset,poisson --sizes 2000 --jobs 2 --tag sparse
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float | None, str]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float | None, str]:
     """Run a command; return wall seconds, peak RSS in MB (if /usr/bin/time exists) and stdout."""
     full = ([TIME, "-v"] if TIME else []) + cmd
     t0 = time.perf_counter()
-    proc = subprocess.run(full, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(full, cwd=cwd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -80,6 +83,8 @@ def main() -> None:
                     help="only redraw the PNGs of --render shapes from an earlier run's outputs and JSON")
     ap.add_argument("--samples", type=int, default=30000, help="surface samples per mesh for the metrics")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out"))
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs at a time, the cores shared evenly between them (OMP_NUM_THREADS)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows already in the result file and run only the missing ones")
     args = ap.parse_args()
@@ -107,6 +112,7 @@ def main() -> None:
                 render(work / f"{stem}_{row['method']}", work / f"{stem}.ply",
                        out_dir / f"{args.tag}_{stem}_{row['method']}.png", title(row), args.up)
         return
+    tasks = []
     for shape in shapes:
         for n in [int(s) for s in args.sizes.split(",")]:
             for condition in conditions:
@@ -116,33 +122,46 @@ def main() -> None:
                 subprocess.run(exe + ["sample", str(shape), "-n", str(n), "--noise",
                                       str(args.noise if noise is None else noise), *extra_sample, "--seed", "1",
                                       "-o", str(cloud), "--force"], check=True, capture_output=True)
-                for method in args.methods.split(","):
-                    if (shape.stem, n, condition, method) in done:
-                        continue
-                    run_dir = work / f"{stem}_{method}"
-                    extra = args.fit_args.split() if method != "poisson" else []
-                    fit_s, fit_mb, _ = timed(exe + ["fit", str(cloud), "--method", method, "-o", str(run_dir),
-                                                    "--force", "-q", *extra], work)
-                    mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
-                                                      "--force", "-q"], work)
-                    _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
-                                             "--samples", str(args.samples)], work)
-                    m = json.loads(out)
-                    row = {"shape": shape.stem, "points": n, "condition": condition, "method": method,
-                           "fit_s": round(fit_s, 1), "mesh_s": round(mesh_s, 1),
-                           "peak_mb": round(max(x or 0 for x in (fit_mb, mesh_mb)), 0),
-                           "chamfer_l1_rel": m["chamfer_l1_rel"], "hausdorff_rel": m["hausdorff_rel"],
-                           "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
-                           "distance": m.get("distance")}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-                    used = dict.fromkeys(condition_of(r) for r in rows)
-                    results_path.write_text(json.dumps({
-                        "noise": args.noise, "resolution": args.resolution, "samples": args.samples,
-                        "fit_args": args.fit_args, "conditions": {c: describe(c, args.noise) for c in used},
-                        "rows": rows}, indent=2))
-                    if shape.stem in args.render.split(","):
-                        render(run_dir, cloud, out_dir / f"{args.tag}_{stem}_{method}.png", title(row), args.up)
+                tasks += [(shape, n, condition, method) for method in args.methods.split(",")
+                          if (shape.stem, n, condition, method) not in done]
+    env = dict(os.environ)
+    if args.jobs > 1:  # share the cores: each run gets its fair part, as one user's parallel jobs would
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.jobs))
+
+    def run(task: tuple[Path, int, str, str]) -> dict:
+        shape, n, condition, method = task
+        stem = run_stem(shape.stem, n, condition)
+        run_dir = work / f"{stem}_{method}"
+        extra = args.fit_args.split() if method != "poisson" else []
+        fit_s, fit_mb, _ = timed(exe + ["fit", str(work / f"{stem}.ply"), "--method", method, "-o", str(run_dir),
+                                        "--force", "-q", *extra], work, env)
+        mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
+                                          "--force", "-q"], work, env)
+        _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
+                                 "--samples", str(args.samples)], work, env)
+        m = json.loads(out)
+        return {"shape": shape.stem, "points": n, "condition": condition, "method": method,
+                "fit_s": round(fit_s, 1), "mesh_s": round(mesh_s, 1),
+                "peak_mb": round(max(x or 0 for x in (fit_mb, mesh_mb)), 0),
+                "chamfer_l1_rel": m["chamfer_l1_rel"], "hausdorff_rel": m["hausdorff_rel"],
+                "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
+                "distance": m.get("distance")}
+
+    order = {task[:3]: i for i, task in enumerate(tasks)}
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
+        for row in (f.result() for f in as_completed([pool.submit(run, t) for t in tasks])):
+            rows.append(row)
+            rows.sort(key=lambda r: order.get((r["shape"], r["points"], condition_of(r)), -1))
+            print(json.dumps(row), flush=True)
+            used = dict.fromkeys(condition_of(r) for r in rows)
+            results_path.write_text(json.dumps({
+                "noise": args.noise, "resolution": args.resolution, "samples": args.samples,
+                "fit_args": args.fit_args, "jobs": args.jobs,
+                "conditions": {c: describe(c, args.noise) for c in used}, "rows": rows}, indent=2))
+            if row["shape"] in args.render.split(","):
+                stem = run_stem(row["shape"], row["points"], row["condition"])
+                render(work / f"{stem}_{row['method']}", work / f"{stem}.ply",
+                       out_dir / f"{args.tag}_{stem}_{row['method']}.png", title(row), args.up)
     write_markdown(rows, out_dir / f"{args.tag}.md", args)
 
 
@@ -174,7 +193,8 @@ def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> No
              f"surface, with the Hausdorff distance ÷ diagonal beside it; time = whole-process wall seconds of "
              f"`fit` + `mesh` (default options: adaptive, automatic trim of open clouds). "
              f"Distance reported by `levelrecon eval`: {', '.join(distances)}."
-             + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else ""), ""]
+             + (f" Neural fit arguments: `{args.fit_args}`." if args.fit_args else "")
+             + (f" {args.jobs} runs at a time, the cores shared evenly between them." if args.jobs > 1 else ""), ""]
     for condition in dict.fromkeys(condition_of(r) for r in rows):
         sub = [r for r in rows if condition_of(r) == condition]
 
