@@ -147,7 +147,7 @@ def main() -> None:
                 "fscore": m["fscore"], "normal_consistency": m.get("normal_consistency"),
                 "distance": m.get("distance")}
 
-    order = {task[:3]: i for i, task in enumerate(tasks)}
+    order = {(shape.stem, n, condition): i for i, (shape, n, condition, _) in enumerate(tasks)}
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
         for row in (f.result() for f in as_completed([pool.submit(run, t) for t in tasks])):
             rows.append(row)
