@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 
 def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.ndarray:
@@ -37,14 +42,17 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.
     return -normals if (outward < 0).sum() > (outward > 0).sum() else normals
 
 
-def local_surface_variation(points: np.ndarray, k: int = 30, centres: np.ndarray | None = None) -> np.ndarray:
+def local_surface_variation(points: np.ndarray, k: int = 30, centres: np.ndarray | None = None,
+                            tree: cKDTree | None = None) -> np.ndarray:
     """Surface variation λ₀ / (λ₀ + λ₁ + λ₂) of the k-neighbour covariance around each centre (default: every
-    point): near 0 where the cloud is locally flat, large at creases, corners and where noise dominates."""
+    point): near 0 where the cloud is locally flat, large at creases, corners and where noise dominates.
+    `tree`: a KD-tree of `points` the caller already has."""
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, dtype=np.float64)
     k = min(k, len(points))
-    _, idx = cKDTree(points).query(points if centres is None else centres, k=k, workers=-1)
+    tree = tree if tree is not None else cKDTree(points)
+    _, idx = tree.query(points if centres is None else centres, k=k, workers=-1)
     nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
     ev = np.linalg.eigvalsh(np.einsum("nki,nkj->nij", nb, nb))
     return ev[:, 0] / np.maximum(ev.sum(axis=1), 1e-30)

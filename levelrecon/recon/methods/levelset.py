@@ -32,7 +32,7 @@ from levelrecon.errors import InputError
 from levelrecon.models.levelset import input_jacobian, project_to_level, sample_network, value_and_jacobian
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs, tangent_fairness_loss
 from levelrecon.recon.data.normals import local_surface_variation
-from levelrecon.recon.data.sampling import gaussian_around, uniform_box
+from levelrecon.recon.data.sampling import gaussian_around, knn_scale, uniform_box
 from levelrecon.recon.methods.fields import build_field
 from levelrecon.recon.methods.registry import Method, NeuralConfig
 
@@ -109,14 +109,14 @@ class LevelSet(Method):
         self.generator, self.device = generator, device
         self.use_fair = self.cfg.fair_weight > 0 and self.n_outputs == 1
         if self.use_fair:
-            self.spacing = float(np.median(self.tree.query(points, k=2)[0][:, 1]))
+            self.spacing = float(np.median(knn_scale(points, 1, self.tree)))
             self.fair_mask = torch.as_tensor(self._fair_mask(points), dtype=torch.float32, device=device)
             self.use_fair = bool(self.fair_mask.any())  # a cloud with no flat patch trains as without the term
 
     def _fair_mask(self, points: np.ndarray) -> np.ndarray:
         """Points whose 10-neighbour patch is one flat sheet, relative to the cloud (not a crease) and absolutely
         (not both sides of a wall or a feature smaller than the sampling): where fairness sees noise."""
-        variation = local_surface_variation(points, k=10)
+        variation = local_surface_variation(points, k=10, tree=self.tree)
         gate = self.cfg.fair_gate * np.median(variation) if self.cfg.fair_gate > 0 else np.inf
         return variation < min(gate, self.cfg.fair_flat if self.cfg.fair_flat > 0 else np.inf)
 
@@ -131,7 +131,7 @@ class LevelSet(Method):
 
     def _fairness(self, model: nn.Module, q: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
         """The tangent fairness term at zero-set samples q (Jacobians jac, already computed for the sample
-        network), with the samples nearest a crease left out."""
+        network), with the samples whose nearest point is outside `fair_mask` left out."""
         if not len(q):
             return torch.zeros((), device=self.device)
         normals = jac[:, 0, :] / jac[:, 0, :].norm(dim=-1, keepdim=True).clamp_min(1e-8)
