@@ -10,7 +10,7 @@ from torch import nn
 from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs, tangent_fairness_loss
 from levelrecon.models.mlp import ImplicitMLP
-from levelrecon.recon.data.normals import local_surface_variation
+from levelrecon.recon.data.normals import local_plane_fit, local_surface_variation
 from levelrecon.recon.methods.levelset import LevelSet, LevelSetConfig
 
 
@@ -128,6 +128,33 @@ def test_local_surface_variation_marks_the_crease_of_two_planes():
     edge, far = to_edge < 0.01, to_edge > 0.3
     assert np.median(variation[far]) < 1e-6
     assert np.median(variation[edge]) > 0.01
+    fitted, normals = local_plane_fit(points, k=10)
+    np.testing.assert_array_equal(fitted, variation)
+    own_axis = np.where(np.arange(2000) < 1000, 2, 0)  # each half-plane's normal: z, then x
+    assert np.abs(normals[far, own_axis[far]]).min() > 0.999
+
+
+def test_levelset_fairness_skips_a_zero_set_crossing_the_data_patches():
+    """Samples of a zero set that crosses the cloud's patches (a rippled sheet x ≈ 0 over points of the flat
+    plane z = 0, as a sheet bridging a pocket meets the pocket's walls) are left out by `fair_align`, and
+    charged without it."""
+    torch.set_default_dtype(torch.float32)
+    rng = np.random.default_rng(0)
+    points = np.c_[rng.uniform(-0.5, 0.5, (400, 2)), rng.normal(0, 1e-3, 400)]
+
+    def ripple(x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0] - 0.01 * torch.sin(30 * x[:, 1]))[:, None]
+
+    y = torch.rand(256, generator=torch.Generator().manual_seed(1)) - 0.5
+    q = torch.stack([0.01 * torch.sin(30 * y), y, torch.zeros(256)], dim=-1)
+    _, jac = value_and_jacobian(ripple, q)
+    charged = {}
+    for align in (0.9, 0.0):
+        method = LevelSet(LevelSetConfig.from_preset("cpu", fair_weight=1.0, fair_gate=0.0, fair_align=align))
+        method.setup(points, None, torch.device("cpu"), torch.Generator().manual_seed(0))
+        assert method.use_fair
+        charged[align] = method._fairness(ripple, q, jac.detach()).item()
+    assert charged[0.9] == 0.0 and charged[0.0] > 1e-4
 
 
 def _first_loss(points: np.ndarray, **options: float) -> tuple[LevelSet, torch.Tensor, dict[str, float]]:
@@ -148,25 +175,38 @@ def test_levelset_fairness_term_trains_and_its_gate_can_exempt_every_sample():
     rng = np.random.default_rng(0)
     points = rng.normal(size=(500, 3))
     points = 0.6 * points / np.linalg.norm(points, axis=1, keepdims=True) + rng.normal(0, 0.01, (500, 3))
-    _, loss, logs = _first_loss(points, fair_weight=1.0)
+    _, loss, logs = _first_loss(points, fair_start=0.0)
     assert torch.isfinite(loss) and logs["fair"] > 0
-    method, _, logs = _first_loss(points, fair_weight=1.0, fair_gate=1e-9)
+    method, _, logs = _first_loss(points, fair_start=0.0, fair_gate=1e-9)
     assert not method.use_fair and "fair" not in logs
+
+
+def test_levelset_fairness_waits_for_fair_start():
+    """Before `fair_start` × iters steps (by default half of them) the term is not evaluated: the first step's
+    loss is exactly that of training without it (the same random draws), and the logged fairness is 0."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 3))
+    points = 0.6 * points / np.linalg.norm(points, axis=1, keepdims=True) + rng.normal(0, 0.01, (500, 3))
+    method, late, logs = _first_loss(points)
+    assert method.use_fair and logs["fair"] == 0.0
+    _, plain, _ = _first_loss(points, fair_weight=0.0)
+    _, early, _ = _first_loss(points, fair_start=0.0)
+    assert late.item() == plain.item() != early.item()
 
 
 def test_levelset_fairness_stays_off_where_neighbourhoods_span_a_thin_wall():
     """500 points on a cup whose wall (0.08) is thinner than the sample spacing (0.11–0.13), like the real
     mug scan: no 10-neighbour patch is one sheet, so even with fair_weight=1 the term is off and the loss is
-    exactly that of the default fair_weight=0 (the same training)."""
+    exactly that of fair_weight=0 (the same training)."""
     angle, height = (g.ravel() for g in np.meshgrid(np.linspace(0, 2 * np.pi, 25, endpoint=False),
                                                     np.linspace(-0.5, 0.5, 10)))
     outer = np.c_[0.5 * np.cos(angle), 0.5 * np.sin(angle), height]
     shifted = angle + np.pi / 25  # the inner wall's samples sit between the outer ones
     points = np.r_[outer, np.c_[0.42 * np.cos(shifted), 0.42 * np.sin(shifted), height + 0.05]]
     assert local_surface_variation(points, k=10).min() > 0.05
-    method, loss, logs = _first_loss(points, fair_weight=1.0)
+    method, loss, logs = _first_loss(points, fair_start=0.0)
     assert not method.use_fair and "fair" not in logs
-    _, plain, _ = _first_loss(points)
+    _, plain, _ = _first_loss(points, fair_weight=0.0)
     assert loss.item() == plain.item()
 
 

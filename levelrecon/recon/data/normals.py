@@ -47,6 +47,12 @@ def local_surface_variation(points: np.ndarray, k: int = 30, centres: np.ndarray
     """Surface variation λ₀ / (λ₀ + λ₁ + λ₂) of the k-neighbour covariance around each centre (default: every
     point): near 0 where the cloud is locally flat, large at creases, corners and where noise dominates.
     `tree`: a KD-tree of `points` the caller already has."""
+    return local_plane_fit(points, k, centres, tree)[0]
+
+
+def local_plane_fit(points: np.ndarray, k: int = 30, centres: np.ndarray | None = None,
+                    tree: cKDTree | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`local_surface_variation` and the unoriented PCA normal (n, 3) of the same k-neighbour patches."""
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, dtype=np.float64)
@@ -54,8 +60,8 @@ def local_surface_variation(points: np.ndarray, k: int = 30, centres: np.ndarray
     tree = tree if tree is not None else cKDTree(points)
     _, idx = tree.query(points if centres is None else centres, k=k, workers=-1)
     nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
-    ev = np.linalg.eigvalsh(np.einsum("nki,nkj->nij", nb, nb))
-    return ev[:, 0] / np.maximum(ev.sum(axis=1), 1e-30)
+    ev, vec = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))
+    return ev[:, 0] / np.maximum(ev.sum(axis=1), 1e-30), vec[:, :, 0]
 
 
 def surface_variation(points: np.ndarray, k: int = 30, sample: int = 20000, seed: int = 0) -> float:
