@@ -150,7 +150,8 @@ def auto_method(n_points: int) -> str:
     SPARSE_POINTS, `igr` on a feature grid above. Measured point-to-surface against Poisson on the shared
     meshes: on 20,000 points the grid IGR is 0.77–0.97× Poisson in about a minute (0.27× on the open
     camelhead, trimmed); on 2,000 points its estimated normals fail on thin parts (1.4–1.8×) while
-    `levelset`, which needs no normals, reaches 0.33–0.62× (median 0.39 at two training seeds; docs/fields.md)."""
+    `levelset`, which needs no normals, reaches 0.33–0.65× (median 0.388–0.399 at three training seeds;
+    docs/fields.md)."""
     return "levelset" if n_points < SPARSE_POINTS else "igr"
 
 
