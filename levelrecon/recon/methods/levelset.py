@@ -60,8 +60,8 @@ class LevelSetConfig(NeuralConfig):
     curve: bool = False
     smooth: float = 0.01  # β of the smooth-L1 band on both residuals (normalized units; 0: the paper's L1)
     # Fairness (docs/fields.md, third to fifth rounds): over the second half of training (`fair_start`) it
-    # takes the 2,000-point clouds of the shared meshes 1–6 % closer to the truth at training seeds 0 and 1
-    # (median 0.41× → 0.39× Poisson). From the first step it also bridged the open camelhead's nostril at
+    # takes the closed 2,000-point clouds of the shared meshes 2–8 % closer to the truth at training seeds 0–2
+    # (median 0.41× → 0.388–0.399× Poisson). From the first step it also bridged the open camelhead's nostril at
     # two seeds of three (0.00158 → 0.00202); started late, once the data have shaped the surface, and kept
     # off samples where the zero set crosses its nearest point's patch (`fair_align`), far less (0.00166).
     # `fair_flat` keeps it off clouds too sparse for their features (the 500-point mug: every 10-neighbour
