@@ -1,4 +1,5 @@
-"""`levelrecon eval`: Chamfer / Hausdorff / F-score of a reconstruction against a reference."""
+"""`levelrecon eval`: Chamfer / Hausdorff / F-score of a reconstruction against a reference, and its data
+fidelity (scan → surface, surface → scan) against the scan it was made from."""
 
 from __future__ import annotations
 
@@ -28,7 +29,15 @@ def _distance_line(result: dict) -> str:
             f"reference (a sampling floor, see docs/metrics.md); diagonal {result['diagonal']:.6g}.")
 
 
-def _parse_tau(value: str | None) -> tuple[float | None, float]:
+def _fidelity_line(result: dict) -> str:
+    """How the fidelity rows were measured: exact one way, nearest scan point the other."""
+    return (f"Scan fidelity against {result['scan']} ({result['n_scan']:,} points): scan → surface is "
+            f"point-to-surface (each scan point against the reconstruction's triangles, no sampling floor); "
+            f"surface → scan takes {result['n_recon']:,} samples of the reconstruction to their nearest scan "
+            f"point; within = share closer than the tolerance {result['tolerance']:.4g}.")
+
+
+def _parse_tau(value: str | None, option: str = "--fscore") -> tuple[float | None, float]:
     """'0.002' is absolute; '1%' is a percentage of the reference's bounding-box diagonal."""
     if value is None:
         return None, 0.01
@@ -43,7 +52,7 @@ def _parse_tau(value: str | None) -> tuple[float | None, float]:
             raise ValueError
         return tau, 0.01
     except ValueError:
-        raise InputError(f"--fscore expects a positive distance or a percentage like 1%, got {value!r}") from None
+        raise InputError(f"{option} expects a positive distance or a percentage like 1%, got {value!r}") from None
 
 
 @click.command(epilog="""\b
@@ -52,6 +61,8 @@ Examples:
   levelrecon eval mesh.ply --gt bunny.off --chamfer --hausdorff --fscore 1%
   levelrecon eval runs/bunny_igr_1 --gt gt.obj --samples 100000 --json metrics.json
   levelrecon eval mesh.ply --gt bunny.off --distance sample-to-sample   # the older, floored form
+  levelrecon eval mesh.ply --gt scan.ply --fidelity          # a real scan without a truth: scan <-> surface
+  levelrecon eval runs/dragon_1 --gt truth.obj --scan scan.ply --tolerance 0.5%
 """)
 @click.argument("target", required=False, type=click.Path(path_type=Path))
 @click.option("--gt", type=click.Path(path_type=Path),
@@ -67,27 +78,42 @@ Examples:
               help="point-to-surface: samples of each mesh against the other's triangles (needs meshes on "
                    "both sides); sample-to-sample: nearest neighbours between samples; auto: point-to-surface "
                    "when both sides are meshes.")
+@click.option("--fidelity", is_flag=True,
+              help="Scan → surface (exact, to the triangles) and surface → scan distances against the scan.")
+@click.option("--scan", type=click.Path(path_type=Path),
+              help="Scan (cloud, or a mesh's vertices) for the fidelity rows [default: a cloud --gt, else the "
+                   "run's input cloud].")
+@click.option("--tolerance", metavar="TOL",
+              help="Fidelity tolerance: a distance, or a percentage of the reference diagonal [default: the "
+                   "F-score τ].")
 @click.option("--json", "json_out", metavar="FILE", help="Write all metrics as JSON ('-' for stdout).")
 @force_option
 def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: bool, fscore: str | None,
-             samples: int, seed: int, distance: str, json_out: str | None, force: bool) -> None:
+             samples: int, seed: int, distance: str, fidelity: bool, scan: Path | None, tolerance: str | None,
+             json_out: str | None, force: bool) -> None:
     """Measure the mesh TARGET (a mesh file or run directory; default: the latest run's mesh).
 
-    Without --gt the reference is the run's input cloud, and the one-sided input→mesh distance is the
-    figure that says how well the surface explains the data. Values are in the input's units and
-    divided by the reference's bounding-box diagonal. Without metric flags, all are printed. A mesh
-    against a mesh is measured point-to-surface (the same mesh gives 0); against a cloud or a curve,
-    sample-to-sample.
+    Without --gt the reference is the run's input cloud. Values are in the input's units and divided by
+    the reference's bounding-box diagonal. Without metric flags, all are printed. A mesh against a mesh
+    is measured point-to-surface (the same mesh gives 0); against a cloud or a curve, sample-to-sample.
+    Whenever there is a scan (--scan, a cloud --gt, or the run's input) the fidelity rows say how closely
+    the surface follows it: scan → surface exactly against the triangles, surface → scan to the nearest
+    scan point; real scans have no true surface, so these are their figures.
     """
     from levelrecon.recon.evaluation import evaluate as run_eval
 
     tau, frac = _parse_tau(fscore)
+    tol, tol_frac = _parse_tau(tolerance, "--tolerance")
     if json_out and json_out != "-":
         from levelrecon.recon.data.io import check_output
 
         check_output(Path(json_out), force)
-    result = run_eval(target, gt, samples, seed, tau, frac, distance)
-    show_all = not (chamfer or hausdorff or fscore)
+    result = run_eval(target, gt, samples, seed, tau, frac, distance, scan=scan, tolerance=tol,
+                      tolerance_fraction=tol_frac if tolerance is not None else None)
+    if fidelity and "scan" not in result:
+        raise InputError("--fidelity: no scan to measure against; pass it with --scan (or evaluate a run, "
+                         "whose input cloud is the scan)")
+    show_all = not (chamfer or hausdorff or fscore or fidelity)
     rows: list[tuple[str, str]] = []
     if chamfer or show_all:
         rows += [("Chamfer-L1", "chamfer_l1"), ("Chamfer-L2", "chamfer_l2")]
@@ -98,6 +124,12 @@ def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: boo
         rows += [(f"F-score @ τ={result['tau']:.4g}", "fscore"), ("precision", "precision"), ("recall", "recall")]
     if show_all and "normal_consistency" in result:
         rows.append(("normal consistency", "normal_consistency"))
+    if (fidelity or show_all) and "scan" in result:
+        within = f"within {result['tolerance']:.4g}"
+        for side in ("scan → surface", "surface → scan"):
+            key = side.replace(" → ", "_to_")
+            rows += [(f"{side} (mean)", f"{key}_mean"), (f"{side} (median)", f"{key}_median"),
+                     (f"{side} (max)", f"{key}_max"), (f"{side} {within}", f"{key}_within")]
     if json_out:
         write_json(result, json_out, force)
     if json_out == "-":
@@ -111,4 +143,6 @@ def evaluate(target: Path | None, gt: Path | None, chamfer: bool, hausdorff: boo
         table.add_row(label, f"{result[key]:.6g}", f"{rel:.6g}" if rel is not None else "")
     console.out.print(table)
     console.out.print(_distance_line(result))
+    if (fidelity or show_all) and "scan" in result:
+        console.out.print(_fidelity_line(result))
     console.out.print(CONVENTION)

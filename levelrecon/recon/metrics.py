@@ -12,6 +12,10 @@ Chamfer-L2 = ½(mean_a d(a, B)² + mean_b d(b, A)²)
 Chamfer-L2-sum = mean_a d(a, B)² + mean_b d(b, A)²   (SAL / DeepSDF variant)
 Hausdorff = max of the two directed maxima.  F-score@τ = 2PR/(P+R), P = share of reconstruction samples
 within τ of the reference, R = share of reference samples within τ of the reconstruction.
+
+Data fidelity (`fidelity`), for scans that have no true surface: scan → surface is the exact distance of
+every scan point to the reconstruction's triangles (point-to-surface, no sampling floor), surface → scan
+the distance of the reconstruction's samples to their nearest scan point (floored by the scan's spacing).
 """
 
 from __future__ import annotations
@@ -134,6 +138,41 @@ def compare(recon: SurfaceSamples, ref: SurfaceSamples, tau: float | None = None
         c1 = np.abs((recon.normals * ref_n).sum(axis=1)).mean()
         c2 = np.abs((ref.normals * recon_n).sum(axis=1)).mean()
         out["normal_consistency"] = 0.5 * float(c1 + c2)  # unsigned: orientation is not compared
+    return out
+
+
+FIDELITY_DISTANCES: tuple[str, ...] = ("scan_to_surface_mean", "scan_to_surface_median", "scan_to_surface_max",
+                                       "surface_to_scan_mean", "surface_to_scan_median", "surface_to_scan_max",
+                                       "tolerance")
+
+
+def fidelity(recon: SurfaceSamples, scan: np.ndarray, tolerance: float | None = None,
+             tolerance_fraction: float = 0.01, diagonal: float | None = None) -> dict[str, float | int]:
+    """How closely a reconstruction follows a scan, for real scans that have no true surface.
+
+    scan → surface: every scan point against the reconstruction's triangles, exactly (a scan lying on the
+    surface gives 0, whatever its density), so it says how much measured detail the surface explains.
+    surface → scan: the reconstruction's samples to their nearest scan point; it flags surface the scan
+    does not support (a cap over a hole, a blob), with a floor of the scan's own spacing.
+    `diagonal` (default: the scan's bounding-box diagonal) divides the `_rel` values and scales the
+    default tolerance (`tolerance_fraction` × diagonal); `*_within` is the share of points closer than it.
+    """
+    if recon.mesh is None:
+        raise InputError(f"scan fidelity needs a reconstruction with triangles, not {recon.kind}")
+    scan = np.asarray(scan, dtype=np.float64)
+    if scan.ndim != 2 or scan.shape[1] != 3 or len(scan) == 0:
+        raise InputError(f"scan fidelity needs an (n, 3) array of scan points, got shape {scan.shape}")
+    lo, hi = scan.min(axis=0), scan.max(axis=0)
+    diag = float(np.linalg.norm(hi - lo)) if diagonal is None else float(diagonal)
+    tol = float(tolerance) if tolerance is not None else tolerance_fraction * diag
+    d_scan, _ = surface_distances(scan, recon.mesh, 0.5 * (lo + hi), diag if diag > 0 else 1.0)
+    d_surf, _ = directed_distances(recon.points, scan)
+    out: dict[str, float | int] = {"n_scan": int(len(scan)), "tolerance": tol}
+    for name, d in (("scan_to_surface", d_scan), ("surface_to_scan", d_surf)):
+        out.update({f"{name}_mean": float(d.mean()), f"{name}_median": float(np.median(d)),
+                    f"{name}_max": float(d.max()), f"{name}_within": float((d < tol).mean())})
+    for key in FIDELITY_DISTANCES:
+        out[f"{key}_rel"] = float(out[key]) / diag if diag > 0 else float("nan")
     return out
 
 
