@@ -62,3 +62,19 @@ def test_ray_gives_the_same_table_as_local_jobs(scans):
     for a, b in zip(local, ray_rows, strict=True):
         assert a["name"] == b["name"] and a["status"] == b["status"] == "done"
         assert np.isclose(float(a["chamfer_l1_rel"]), float(b["chamfer_l1_rel"]), rtol=1e-6)
+
+
+def test_run_names_stay_inside_the_output_folder(in_tmp):
+    """Clouds named `...xyz` and `..xyz` (stems `..`, `.`) must not get the run directories `OUT/..`, `OUT/.`."""
+    (in_tmp / "in").mkdir()
+    write_points(sphere_points(600, 0.5), in_tmp / "in" / "...xyz")
+    write_points(sphere_points(600, 0.6, seed=1), in_tmp / "in" / "..xyz")
+    r = run("batch", "in/...xyz", "in/..xyz", "-o", "deep/out", "--no-render", *FAST)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (in_tmp / "deep").iterdir()) == ["out"]  # nothing written beside OUT
+    rows = json.loads((in_tmp / "deep" / "out" / "results.json").read_text())["rows"]
+    out = (in_tmp / "deep" / "out").resolve()
+    for row in rows:
+        assert row["status"] == "done", row
+        assert (in_tmp / row["run_dir"]).resolve().parent == out and (out / row["name"] / "mesh.ply").is_file()
+    assert len({row["name"] for row in rows}) == 2

@@ -12,7 +12,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +22,7 @@ from typing import Any
 from levelrecon.errors import InputError
 from levelrecon.recon.data.io import LOADERS, atomic_output
 
+TABLES = ("results.csv", "results.json", "report.html")  # the batch's own files in OUT
 RESULT = "result.json"  # per-cloud result, written last: its presence marks the cloud as done
 COLUMNS = ["name", "cloud", "gt", "status", "method", "n_points", "steps", "fit_s", "mesh_s", "eval_s",
            "chamfer_l1_rel", "hausdorff_rel", "fscore", "distance", "run_dir", "mesh", "error"]
@@ -83,10 +83,15 @@ def collect(inputs: Sequence[Path], manifest: Path | None = None) -> list[tuple[
 
 
 def plan(pairs: Sequence[tuple[Path, Path | None]], out_dir: Path) -> list[BatchTask]:
-    """One task per cloud, with a unique run directory name (stem, then stem_2, ...)."""
+    """One task per cloud, with a unique run directory name (stem, then stem_2, ...) that is one plain folder
+    inside `out_dir` whatever the cloud is called."""
+    from levelrecon.recon.runs import safe_name
+
     tasks, used = [], set()
     for cloud, gt in pairs:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cloud.stem) or "cloud"
+        stem = safe_name(cloud.stem)
+        if stem in TABLES:  # a cloud named results.csv.xyz must not take the table's file name
+            stem += "_cloud"
         name, k = stem, 1
         while name in used:
             k += 1

@@ -22,10 +22,16 @@ LOG = "train_log.csv"
 LOSS_PLOT = "loss.png"
 
 
+def safe_name(stem: str) -> str:
+    """A file-name stem as one harmless path component: letters, digits, `._-` only, no leading dot, so a
+    cloud named `...xyz` (stem `..`) or `..xyz` (stem `.`) cannot name its output folder's parent or itself."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).lstrip(".") or "cloud"
+
+
 def new_run_dir(stem: str, method: str, root: str | os.PathLike = RUNS_ROOT) -> Path:
     """runs/<stem>_<method>_<k> with the next free k, so automatic names never collide."""
     root = Path(root)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "cloud"
+    safe = safe_name(stem)
     k = 1
     while (root / f"{safe}_{method}_{k}").exists():
         k += 1
