@@ -18,3 +18,9 @@ def short_reason(exc: BaseException) -> str:
     "(…)" part of a one-line error about a file that a library could not read."""
     msg = str(exc).strip().splitlines()
     return (msg[0] if msg else type(exc).__name__)[:160]
+
+
+def printable(text: str) -> str:
+    """`text` as valid Unicode: a file name that is not UTF-8 reaches Python as lone surrogates
+    (surrogateescape), which UTF-8 streams, CSV files and matplotlib refuse; each such byte becomes U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -78,3 +78,26 @@ def test_run_names_stay_inside_the_output_folder(in_tmp):
         assert row["status"] == "done", row
         assert (in_tmp / row["run_dir"]).resolve().parent == out and (out / row["name"] / "mesh.ply").is_file()
     assert len({row["name"] for row in rows}) == 2
+
+
+def test_non_utf8_file_names_never_crash(in_tmp):
+    """A file name that is not UTF-8 (a surrogate-escaped str in Python): the fit finishes with its loss plot,
+    the batch writes its tables, and the name is shown with a replacement character."""
+    import os
+
+    (in_tmp / "scans").mkdir()
+    odd = os.fsdecode(b"caf\xe9.xyz")
+    write_points(sphere_points(600, 0.5), in_tmp / "scans" / odd)
+    r = run("fit", f"scans/{odd}", "-o", "r", "--iters", "5", "-q")
+    assert r.exit_code == 0, r.output
+    assert json.loads((in_tmp / "r" / "run.json").read_text())["status"] == "done"
+    assert (in_tmp / "r" / "loss.png").is_file()
+    r = run("batch", "scans", "-o", "out", "--no-render", "--iters", "5", "--resolution", "32", "--samples", "2000")
+    assert r.exit_code == 0, r.output
+    text = (in_tmp / "out" / "results.csv").read_bytes().decode("utf-8")  # valid UTF-8
+    assert "caf\ufffd.xyz" in text and "done" in text
+    assert "caf\ufffd.xyz" in json.loads((in_tmp / "out" / "results.json").read_text())["rows"][0]["cloud"]
+    broken = in_tmp / "scans" / os.fsdecode(b"bad\xff.ply")
+    broken.write_text("ply\nformat ascii 1.0\nelement vertex 5\n")
+    r = run("batch", "scans", "-o", "out2", "--no-render", "--iters", "5", "--resolution", "32", "--samples", "2000")
+    assert r.exit_code == 1 and "bad\ufffd.ply" in r.stderr and "\\udc" not in r.stderr + r.stdout

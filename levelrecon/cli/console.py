@@ -7,6 +7,7 @@ import warnings
 from rich.console import Console
 from rich.markup import escape
 
+from levelrecon.errors import printable
 from levelrecon.progress import ProgressReporter, err  # noqa: F401  (one stderr console for bars and messages)
 
 # soft_wrap: a message stays on one line whatever the terminal width (scripts grep these lines).
@@ -14,11 +15,11 @@ out = Console(soft_wrap=True, highlight=False)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {escape(message)}")
+    err.print(f"[bold red]Error:[/] {escape(printable(message))}")
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]Warning:[/] {escape(message)}")
+    err.print(f"[yellow]Warning:[/] {escape(printable(message))}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -11,6 +11,7 @@ import click
 
 from levelrecon.cli import console
 from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
+from levelrecon.errors import printable
 from levelrecon.progress import ProgressReporter
 from levelrecon.recon import runs
 from levelrecon.recon.methods.registry import METHODS
@@ -146,7 +147,7 @@ def _run_with_sigint(job: Callable[[ProgressReporter, Callable[[], bool]], FitRe
         state = "interrupted, checkpoint kept" if result.interrupted else "done"
         loss = f", final loss {result.final_loss:.3e}" if result.final_loss is not None else ""
         console.err.print(f"{result.method}: {state} in {result.seconds:.1f}s ({result.steps} steps{loss}) "
-                          f"-> {result.run_dir}")
+                          f"-> {printable(str(result.run_dir))}", markup=False)
     if result.interrupted:
         raise SystemExit(130)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from levelrecon.errors import InputError
+from levelrecon.errors import InputError, printable
 from levelrecon.recon.data.io import LOADERS, atomic_output
 
 TABLES = ("results.csv", "results.json", "report.html")  # the batch's own files in OUT
@@ -109,7 +109,9 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     from levelrecon.recon.evaluation import evaluate
 
     run_dir = Path(task.run_dir)
-    row: dict[str, Any] = {"name": task.name, "cloud": task.cloud, "gt": task.gt, "method": opts.method,
+    # the table holds printable names (U+FFFD for the bytes of a non-UTF-8 file name): CSV is UTF-8
+    row: dict[str, Any] = {"name": task.name, "cloud": printable(task.cloud),
+                           "gt": None if task.gt is None else printable(task.gt), "method": opts.method,
                            "run_dir": task.run_dir, "status": "failed"}
     try:
         t0 = time.perf_counter()
@@ -132,7 +134,7 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
             _thumbnail(mesh, run_dir / "thumbnail.png", task.name)
     except Exception as exc:  # one bad cloud must not stop the batch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        row["error"] = first if isinstance(exc, InputError) else f"{type(exc).__name__}: {first}"
+        row["error"] = printable(first if isinstance(exc, InputError) else f"{type(exc).__name__}: {first}")
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(run_dir / RESULT, force=True) as tmp:
         Path(tmp).write_text(json.dumps(row, indent=2))

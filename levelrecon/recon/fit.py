@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from levelrecon import __version__
-from levelrecon.errors import InputError
+from levelrecon.errors import InputError, printable
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint, save_checkpoint
 from levelrecon.recon.data.io import PointCloud, atomic_output, write_mesh
@@ -170,7 +170,7 @@ def _train_run(method: Method, model: torch.nn.Module, norm: Normalization, gene
     if result.history:
         from levelrecon.recon.plots import plot_loss
 
-        plot_loss(result.history, run_dir / runs.LOSS_PLOT, title=f"{info['method']} on {source_name}")
+        plot_loss(result.history, run_dir / runs.LOSS_PLOT, title=printable(f"{info['method']} on {source_name}"))
     final = result.history[-1]["loss"] if result.history else None
     seconds = time.perf_counter() - t0
     runs.write_run_info(run_dir, {
