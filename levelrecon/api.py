@@ -44,7 +44,7 @@ from levelrecon.recon.data.sampling import surface_cloud
 from levelrecon.recon.fit import FitResult, fit_cloud
 from levelrecon.recon.meshing.extract import Extracted, mesh_from_source
 from levelrecon.recon.meshing.marching import ProgressFn
-from levelrecon.recon.methods.registry import auto_method
+from levelrecon.recon.methods.registry import auto_method, check_options
 from levelrecon.recon.train import StepCallback
 
 PathLike = str | os.PathLike
@@ -224,12 +224,13 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
     hooks for your own, should_stop() ends training early (checkpoint kept).
     Bad input raises `levelrecon.InputError` (a ValueError).
     """
-    seed = int(options.get("seed") or 0)
-    parts, files, name = as_clouds(data, normals, surface_samples, seed)
     if curve:
         if method not in ("auto", "levelset"):
             raise InputError(f"curve fitting needs method 'levelset', not {method!r}")
         method, options = "levelset", {**options, "curve": True}
+    check_options(method, preset, options)  # before reading the input or writing anything
+    seed = int(options.get("seed") or 0)
+    parts, files, name = as_clouds(data, normals, surface_samples, seed)
     if method == "auto":
         method = auto_method(sum(len(p.points) for p in parts))
     source = str(files[0]) if files else name

@@ -164,3 +164,36 @@ def test_surface_samples_of_a_mesh_input(in_tmp):
     one_line_error(run("fit", DATA / "bunny_20k.ply", "--surface-samples", "500", *TINY, "-o", "t"),
                    "bunny_20k.ply", "needs a mesh input")
     assert not (in_tmp / "t").exists()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--set", "lr=abc"], "lr='abc': expected a number"),
+    (["--set", "width=0"], "width=0: must be ≥ 1"),
+    (["--set", "max_points=-1"], "max_points=-1: must be ≥ 0"),
+    (["--set", "lr_schedule=bogus"], "lr_schedule='bogus': choose from cosine, step, constant"),
+    (["--set", "activation=bogus"], "activation='bogus': choose from softplus, relu"),
+    (["--set", "iters=-5"], "iters=-5: must be ≥ 1"),
+    (["--set", "iters=0"], "iters=0: must be ≥ 1"),
+    (["--iters", "0"], "iters=0: must be ≥ 1"),
+    (["--lr", "-1"], "lr=-1.0: must be > 0"),
+    (["--set", "batch=0"], "batch=0: must be ≥ 1"),
+    (["--method", "ocsdf", "--set", "activation=relu"], "choose from groupsort2, fullsort"),
+    (["--method", "ocsdf", "--width", "5"], "width must be even"),
+])
+def test_options_are_checked_before_anything_is_written(in_tmp, args, fragment):
+    """A flag or --set value of the wrong type or out of range: one line, exit 2, no run directory."""
+    np.save(in_tmp / "ok.npy", sphere_points(100))
+    one_line_error(run("fit", "ok.npy", *args, "-o", "r"), fragment)
+    assert not (in_tmp / "r").exists() and not (in_tmp / "runs").exists()
+
+
+def test_api_and_batch_check_options_the_same_way(in_tmp):
+    import levelrecon
+
+    with pytest.raises(levelrecon.InputError, match="iters=0: must be ≥ 1"):
+        levelrecon.fit("does-not-exist.ply", iters=0)  # checked before the input is even read
+    with pytest.raises(levelrecon.InputError, match="grid_lr=nan: must be a finite number"):
+        levelrecon.fit(sphere_points(100), method="igr", grid_lr=float("nan"))
+    np.save(in_tmp / "ok.npy", sphere_points(100))
+    one_line_error(run("batch", "ok.npy", "-o", "out", "--set", "batch=0"), "batch=0: must be ≥ 1")
+    assert not (in_tmp / "out").exists()

@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from levelrecon.cli import console
-from levelrecon.cli.options import parse_set, quiet_option
-from levelrecon.recon.methods.registry import METHODS
+from levelrecon.cli.options import quiet_option, training_options, training_overrides
 
 
 @click.command(epilog="""\b
@@ -24,13 +23,7 @@ Examples:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder: one run directory per cloud, results.csv/json, report.html.")
 @click.option("--manifest", type=click.Path(path_type=Path), help="CSV with a 'cloud' and an optional 'gt' column.")
-@click.option("--method", type=click.Choice(["auto", *METHODS]), default="auto", show_default=True,
-              help="auto: per cloud, levelset below 5,000 points, igr above.")
-@click.option("--preset", type=click.Choice(["cpu", "mlp", "paper"]), default="cpu", show_default=True)
-@click.option("--field", type=click.Choice(["mlp", "grid"]), help="Field representation (neural methods).")
-@click.option("--iters", type=click.IntRange(1), help="Training steps.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other method option.")
+@training_options
 @click.option("--resolution", type=click.IntRange(8, 2048), help="Mesh resolution [default: as `mesh`].")
 @click.option("--samples", type=click.IntRange(100), default=30000, show_default=True,
               help="Surface samples per mesh for the metrics.")
@@ -44,7 +37,8 @@ Examples:
 @click.option("--no-render", is_flag=True, help="Skip the thumbnail renders of the HTML report.")
 @quiet_option
 def batch(inputs: tuple[Path, ...], out_dir: Path, manifest: Path | None, method: str, preset: str,
-          field: str | None, iters: int | None, seed: int, extra: tuple[str, ...], resolution: int | None,
+          field: str | None, iters: int | None, batch: int | None, lr: float | None, width: int | None,
+          depth: int | None, seed: int | None, extra: tuple[str, ...], resolution: int | None,
           samples: int, jobs: int, use_ray: bool, ray_address: str | None, num_cpus: float, num_gpus: float,
           no_render: bool, quiet: bool) -> None:
     """Reconstruct every cloud of INPUTS (files, directories, globs) and/or a --manifest.
@@ -55,10 +49,12 @@ def batch(inputs: tuple[Path, ...], out_dir: Path, manifest: Path | None, method
     failed, 0 otherwise.
     """
     from levelrecon.recon import batch as bt
+    from levelrecon.recon.methods.registry import check_options
 
-    overrides = {k: v for k, v in {"field": field, "iters": iters, **parse_set(extra)}.items() if v is not None}
+    overrides = training_overrides(field, iters, batch, lr, width, depth, None, extra)
+    check_options(method, preset, {"seed": seed, **overrides})  # before any cloud: one line, exit 2
     opts = bt.BatchOptions(method=method, preset=preset, overrides=overrides, resolution=resolution,
-                           samples=samples, render=not no_render, seed=seed)
+                           samples=samples, render=not no_render, seed=seed or 0)
     tasks = bt.plan(bt.collect(inputs, manifest), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {t.name: row for t in tasks if (row := bt.finished(t)) is not None}

@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING
 import click
 
 from levelrecon.cli import console
-from levelrecon.cli.options import device_option, force_option, parse_set, quiet_option, write_json
+from levelrecon.cli.options import (
+    device_option,
+    force_option,
+    quiet_option,
+    training_options,
+    training_overrides,
+    write_json,
+)
 from levelrecon.errors import printable
 from levelrecon.progress import ProgressReporter
 from levelrecon.recon import runs
-from levelrecon.recon.methods.registry import METHODS
 
 if TYPE_CHECKING:
     from levelrecon.recon.fit import FitResult
@@ -38,25 +44,9 @@ Examples:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or killed run from its last checkpoint (no CLOUDS; same result as "
                    "an uninterrupted run on CPU).")
-@click.option("--method", type=click.Choice(["auto", *METHODS]), default="auto", show_default=True,
-              help="Reconstruction method; auto = levelset below 5,000 points (sparse), igr on a feature grid "
-                   "above.")
 @click.option("-o", "--output", "run_dir", type=click.Path(path_type=Path),
               help="Run directory [default: runs/<cloud>_<method>_<k>].")
-@click.option("--preset", type=click.Choice(["cpu", "mlp", "paper"]), default="cpu", show_default=True,
-              help="cpu: sized for 2 CPU cores; mlp (igr): the earlier 4×256 MLP settings; paper: the papers' "
-                   "network sizes (for GPUs).")
-@click.option("--field", type=click.Choice(["mlp", "grid"]),
-              help="Field representation: grid = multi-resolution feature grids + small decoder (converges in "
-                   "a few hundred steps), mlp = the papers' MLP [default: the method's preset].")
-@click.option("--iters", type=click.IntRange(1), help="Training steps.")
-@click.option("--batch", type=click.IntRange(2), help="Samples per step.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam learning rate.")
-@click.option("--width", type=click.IntRange(4), help="Hidden layer width (MLP fields).")
-@click.option("--depth", type=click.IntRange(1), help="Number of hidden layers (MLP fields).")
-@click.option("--seed", type=int, help="Random seed (runs on CPU are reproducible).")
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Any other method option, e.g. sigma_global=0.5 or poisson_depth=9.")
+@training_options
 @click.option("--curve", is_flag=True,
               help="The cloud samples a 3-D curve: a two-output levelset network, meshed as a polyline "
                    "(implies --method levelset).")
@@ -107,8 +97,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     if curve and click.get_current_context().get_parameter_source("method").name != "DEFAULT" \
             and method != "levelset":
         raise InputError(f"--curve needs --method levelset, not {method}")
-    options = {"field": field, "iters": iters, "batch": batch, "lr": lr, "width": width, "depth": depth,
-               "seed": seed, **parse_set(extra)}
+    options = training_overrides(field, iters, batch, lr, width, depth, seed, extra)
 
     def job(bar: ProgressReporter, stop: Callable[[], bool]) -> FitResult:
         model = api.fit(list(clouds), method=method, preset=preset, run_dir=run_dir, force=force, device=device,

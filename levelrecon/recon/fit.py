@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from levelrecon import __version__
-from levelrecon.errors import InputError, printable
+from levelrecon.errors import InputError, printable, short_reason
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint, save_checkpoint
 from levelrecon.recon.data.io import PointCloud, atomic_output, write_mesh
@@ -63,6 +63,14 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
     points_n = norm.apply(cloud.points)
     method.configure(points_n)
     cfg = method.cfg
+    model = None
+    if cls.neural:  # built before the run directory: an unusable size or activation writes nothing
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        try:
+            model = method.build_model().to(dev)
+        except ValueError as exc:
+            raise InputError(f"{method_name}: {short_reason(exc)}") from None
     runs.prepare_run_dir(run_dir, force)
     with atomic_output(run_dir / runs.INPUT, force=True) as tmp:
         np.save(tmp, cloud.points)
@@ -95,10 +103,7 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
         runs.write_run_info(run_dir, {**info, "status": "done", "seconds": round(seconds, 3)})
         return FitResult(run_dir, method_name, 0, False, seconds, None, len(cloud.points))
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
-    model = method.build_model().to(dev)
     method.setup(*training_subset(points_n, cloud.normals, cfg), dev, generator)
     return _train_run(method, model, norm, generator, run_dir, info, source.name, t0, on_step, should_stop,
                       checkpoint_every)

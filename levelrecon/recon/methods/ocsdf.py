@@ -20,7 +20,7 @@ from torch import nn
 from levelrecon.errors import InputError
 from levelrecon.models.lipschitz import ACTIVATIONS, lipschitz_bound, lipschitz_mlp, refresh_weights
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
-from levelrecon.recon.methods.registry import Method, NeuralConfig
+from levelrecon.recon.methods.registry import FRACTION, POSITIVE, Method, NeuralConfig, Rule
 
 
 @dataclass
@@ -43,6 +43,10 @@ class OCSDFConfig(NeuralConfig):
         "cpu": {},
         "paper": {"width": 512, "depth": 4, "activation": "fullsort", "iters": 10000, "batch": 8192,
                   "lr": 5e-4},
+    }
+    rules: ClassVar[dict[str, Rule]] = {
+        "activation": Rule(choices=tuple(ACTIVATIONS)), "margin": POSITIVE, "lam": POSITIVE,
+        "newton_steps": Rule(0), "warmup": FRACTION, "domain": POSITIVE, "level_quantile": FRACTION,
     }
 
 

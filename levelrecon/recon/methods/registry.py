@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,27 +20,103 @@ from torch import nn
 from levelrecon.errors import InputError
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What values one option accepts, beyond its annotated type: a lower bound (inclusive, or exclusive
+    with `above`), an upper bound, or a set of choices."""
+
+    low: float | None = None
+    above: bool = False  # low is exclusive
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def check(self, key: str, value: Any) -> None:
+        if self.choices and value not in self.choices:
+            raise InputError(f"option {key}={value!r}: choose from {', '.join(self.choices)}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.low is not None and (value <= self.low if self.above else value < self.low):
+                raise InputError(f"option {key}={value!r}: must be {'>' if self.above else '≥'} {self.low:g}")
+            if self.high is not None and value > self.high:
+                raise InputError(f"option {key}={value!r}: must be ≤ {self.high:g}")
+
+
+POSITIVE, NON_NEGATIVE, FRACTION = Rule(0, above=True), Rule(0), Rule(0, high=1)
+
+
 @dataclass
 class MethodConfig:
-    """Options of a method; each method subclasses it and sets `presets` (name -> overrides)."""
+    """Options of a method; each method subclasses it and sets `presets` (name -> overrides).
+
+    Every option is checked against its annotated type and its entry in `rules` (merged along the class
+    hierarchy, so a subclass that redeclares a default keeps the rule) before any run is written, whether
+    it came as a CLI flag, `--set KEY=VALUE` or an API keyword.
+    """
 
     seed: int = 0
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": {}}
+    rules: ClassVar[dict[str, Rule]] = {}
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> MethodConfig:
         if preset not in cls.presets:
             raise InputError(f"unknown preset {preset!r}; choose from {', '.join(cls.presets)}")
+        values = {**cls.presets[preset], **cls.check_options(overrides)}
+        return cls(**values)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` (None values dropped) converted to their fields' types and checked; one-line
+        InputError for an unknown option, a wrong type or a value out of range."""
+        hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
-        values = {**cls.presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        values = {k: v for k, v in options.items() if v is not None}
         unknown = set(values) - names
         if unknown:
             raise InputError(f"option(s) {', '.join(sorted(unknown))} do not apply to this method")
-        return cls(**values)
+        rules = cls.all_rules()
+        out = {}
+        for key, value in values.items():
+            out[key] = _convert(key, value, hints[key])
+            if key in rules:
+                rules[key].check(key, out[key])
+        return out
+
+    @classmethod
+    def all_rules(cls) -> dict[str, Rule]:
+        merged: dict[str, Rule] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("rules", {}))
+        return merged
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _convert(key: str, value: Any, annotation: Any) -> Any:
+    """`value` as the annotated type: ints stay ints (a float only when integral, e.g. 1e4), numbers are
+    finite, strings stay strings (a number becomes its text, e.g. grid_levels=16), booleans are booleans."""
+    allowed = typing.get_args(annotation) or (annotation,)
+    for kind in allowed:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if isinstance(value, bool):
+            continue
+        if kind is int and isinstance(value, int):
+            return value
+        if kind is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if kind is float and isinstance(value, (int, float)):
+            if not math.isfinite(value):
+                raise InputError(f"option {key}={value!r}: must be a finite number")
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    if str in allowed and isinstance(value, (int, float)):
+        return str(value)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+    wanted = " or ".join(names.get(k, getattr(k, "__name__", str(k))) for k in allowed)
+    raise InputError(f"option {key}={value!r}: expected {wanted}")
 
 
 @dataclass
@@ -60,6 +138,14 @@ class NeuralConfig(MethodConfig):
     grid_lr: float = 1e-2  # grids learn faster than the decoder (which uses `lr`)
     coarse_to_fine: float = 0.5  # fraction of training over which grid levels are switched on
     max_points: int = 200_000  # larger clouds train on a seeded random subset of this size (0: all)
+
+    rules: ClassVar[dict[str, Rule]] = {
+        "iters": Rule(1), "batch": Rule(1), "lr": POSITIVE, "width": Rule(1), "depth": Rule(1),
+        "lr_schedule": Rule(choices=("cosine", "step", "constant")),  # train.lr_factor
+        "activation": Rule(choices=("softplus", "relu")),  # models.mlp.ImplicitMLP
+        "radius": POSITIVE, "field": Rule(choices=("mlp", "grid")), "grid_features": Rule(1),
+        "grid_hidden": Rule(1), "grid_lr": POSITIVE, "coarse_to_fine": FRACTION, "max_points": NON_NEGATIVE,
+    }
 
 
 class Method:
@@ -143,6 +229,7 @@ METHODS: dict[str, MethodSpec] = {
 
 
 SPARSE_POINTS = 5000
+AUTO_METHODS = ("levelset", "igr")  # what auto_method chooses from
 
 
 def auto_method(n_points: int) -> str:
@@ -153,6 +240,21 @@ def auto_method(n_points: int) -> str:
     `levelset`, which needs no normals, reaches 0.33–0.65× (median 0.388–0.399 at three training seeds;
     docs/fields.md)."""
     return "levelset" if n_points < SPARSE_POINTS else "igr"
+
+
+def check_options(method: str, preset: str, options: dict[str, Any]) -> None:
+    """Validate options before any input is read or run written. For `auto`, each option is checked by
+    the methods auto may choose that have it (the chosen one checks them all again)."""
+    if method != "auto":
+        get_method(method).Config.from_preset(preset, **options)
+        return
+    configs = [get_method(name).Config for name in AUTO_METHODS]
+    for key, value in options.items():
+        owners = [c for c in configs if key in {f.name for f in dataclasses.fields(c)}]
+        if not owners:
+            raise InputError(f"option {key} applies to none of the methods auto chooses ({', '.join(AUTO_METHODS)})")
+        for config in owners:
+            config.check_options({key: value})
 
 
 def get_method(name: str) -> type[Method]:
