@@ -7,7 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from levelrecon.models.levelset import newton_direction, project_to_level, sample_network, value_and_jacobian
+from levelrecon.models.levelset import (
+    newton_direction,
+    newton_steps,
+    project_to_level,
+    sample_network,
+    sample_network_at_own_level,
+    value_and_jacobian,
+)
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs, tangent_fairness_loss
 from levelrecon.models.mlp import ImplicitMLP
 from levelrecon.recon.data.normals import local_plane_fit, local_surface_variation
@@ -259,6 +266,37 @@ def test_sample_network_value_and_theta_derivative():
     an_normal = (analytic * n).sum(dim=1)
     torch.testing.assert_close(an_normal, fd_normal, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(analytic, an_normal[:, None] * n)  # Eq. 8: purely normal
+
+
+def test_sample_network_at_own_level_is_the_three_pass_form_in_one():
+    """Off the zero set (points that keep their own level c = F(p)), the one-pass form gives the levels and
+    Jacobians of separate evaluations and a p(θ) with the same value and the same derivative in θ."""
+    torch.manual_seed(1)
+    model = ImplicitMLP(width=16, depth=3, activation="softplus", beta=10.0).double()
+    p = newton_steps(model, torch.randn(40, 3, dtype=torch.float64) * 0.7, 0.0, max_iter=1)
+    p_theta, level, jac = sample_network_at_own_level(model, p)
+    f_ref, jac_ref = value_and_jacobian(model, p)
+    torch.testing.assert_close(level, f_ref)
+    torch.testing.assert_close(jac, jac_ref)
+    assert level.abs().max() > 1e-3  # one Newton step: the points sit on levels of their own, not on 0
+    ref = sample_network(model, p, f_ref[:, 0], jac_ref)
+    torch.testing.assert_close(p_theta.detach(), p)
+    w = model.layers[1].weight
+    weights = torch.randn(40, 3, dtype=torch.float64)
+    g_one = torch.autograd.grad((p_theta * weights).sum(), w)[0]
+    g_ref = torch.autograd.grad((ref * weights).sum(), w)[0]
+    torch.testing.assert_close(g_one, g_ref)
+    assert g_one.abs().max() > 0
+
+
+def test_project_to_level_is_newton_steps_then_an_evaluation():
+    torch.manual_seed(2)
+    model = ImplicitMLP(width=16, depth=3)
+    x = torch.randn(30, 3)
+    p, level, converged = project_to_level(model, x, 0.0, max_iter=3)
+    torch.testing.assert_close(p, newton_steps(model, x, 0.0, max_iter=3))
+    torch.testing.assert_close(level, model(p).detach())
+    assert torch.equal(converged, level[:, 0].abs() < 1e-5)
 
 
 def test_newton_direction_rejects_nothing_on_flat_gradient():

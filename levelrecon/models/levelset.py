@@ -48,13 +48,16 @@ def field_gradient(field: Field, x: torch.Tensor, f: torch.Tensor | None = None,
     return input_gradient(f, x, create_graph=create_graph)
 
 
-def input_jacobian(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+def input_jacobian(f: torch.Tensor, x: torch.Tensor, create_graph: bool = True, keep_graph: bool = False
+                   ) -> torch.Tensor:
     """DₓF (n, l, 3) for f = F(x) (n, l) computed from x (n, 3) with requires_grad, one backward per output.
 
-    create_graph=True keeps it differentiable with respect to the parameters (the curve frame term).
+    create_graph=True keeps it differentiable with respect to the parameters (the curve frame term);
+    keep_graph=True leaves f's graph in place for a later backward through f itself.
     """
     rows = [torch.autograd.grad(f[:, k].sum(), x, create_graph=create_graph,
-                                retain_graph=create_graph or k < f.shape[1] - 1)[0] for k in range(f.shape[1])]
+                                retain_graph=create_graph or keep_graph or k < f.shape[1] - 1)[0]
+            for k in range(f.shape[1])]
     return torch.stack(rows, dim=1)
 
 
@@ -87,11 +90,38 @@ def newton_direction(f: torch.Tensor, jac: torch.Tensor, level: torch.Tensor | f
     return -(jac.transpose(1, 2) @ torch.linalg.solve(jjt, r[:, :, None]))[:, :, 0]
 
 
+def newton_steps(field: Field, x: torch.Tensor, level: torch.Tensor | float = 0.0, max_iter: int = 10,
+                 tol: float | None = 1e-5, step_scale: torch.Tensor | float = 1.0,
+                 bounds: tuple[float, float] | None = None) -> torch.Tensor:
+    """Move points toward {F = level} by up to `max_iter` generalized Newton steps; the points (n, 3), detached.
+
+    The field is not evaluated at the points reached: a caller that evaluates them anyway (the sample
+    network does, with gradients) saves that pass. Parameters as in `project_to_level`.
+    """
+    p = x.detach().clone()
+    scale = torch.as_tensor(step_scale, dtype=p.dtype, device=p.device)
+    if scale.dim() == 1:
+        scale = scale[:, None]
+    active = torch.ones(len(p), dtype=torch.bool, device=p.device)
+    level_t = torch.as_tensor(level, dtype=p.dtype, device=p.device)
+    for _ in range(max_iter):
+        f, jac = value_and_jacobian(field, p)
+        if tol is not None:
+            active = (f - _expand(level_t, f)).abs().amax(dim=1) >= tol
+            if not active.any():
+                break
+        step = newton_direction(f, jac, level_t) * scale
+        p = torch.where(active[:, None], p + step, p)
+        if bounds is not None:
+            p = p.clamp(bounds[0], bounds[1])
+    return p
+
+
 def project_to_level(field: Field, x: torch.Tensor, level: torch.Tensor | float = 0.0, max_iter: int = 10,
                      tol: float | None = 1e-5, step_scale: torch.Tensor | float = 1.0,
                      bounds: tuple[float, float] | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Move points toward {F = level} by generalized Newton steps.
+    """Move points toward {F = level} by generalized Newton steps (`newton_steps`), then evaluate them.
 
     Parameters
     ----------
@@ -105,23 +135,8 @@ def project_to_level(field: Field, x: torch.Tensor, level: torch.Tensor | float 
     -------
     points (n, 3), reached levels F(points) (n, l), converged mask (n,) — all detached.
     """
-    p = x.detach().clone()
-    scale = torch.as_tensor(step_scale, dtype=p.dtype, device=p.device)
-    if scale.dim() == 1:
-        scale = scale[:, None]
-    active = torch.ones(len(p), dtype=torch.bool, device=p.device)
+    p = newton_steps(field, x, level, max_iter, tol, step_scale, bounds)
     level_t = torch.as_tensor(level, dtype=p.dtype, device=p.device)
-    f = None
-    for _ in range(max_iter):
-        f, jac = value_and_jacobian(field, p)
-        if tol is not None:
-            active = (f - _expand(level_t, f)).abs().amax(dim=1) >= tol
-            if not active.any():
-                break
-        step = newton_direction(f, jac, level_t) * scale
-        p = torch.where(active[:, None], p + step, p)
-        if bounds is not None:
-            p = p.clamp(bounds[0], bounds[1])
     with torch.no_grad():
         f = field(p)
         f = f[:, None] if f.dim() == 1 else f
@@ -147,3 +162,19 @@ def sample_network(field: Field, p: torch.Tensor, level: torch.Tensor | float = 
     f = f[:, None] if f.dim() == 1 else f
     level_t = torch.as_tensor(level, dtype=f.dtype, device=f.device).detach()
     return p + newton_direction(f, jac.detach(), level_t)
+
+
+def sample_network_at_own_level(field: Field, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`sample_network` for points that each belong to the level they sit on (c = F(p; θ₀)), from one pass.
+
+    The forward pass that carries ∂F/∂θ also gives the levels and, by an input backward that keeps its
+    graph, the Jacobians: three evaluations of the points (levels, Jacobians, p(θ)) become one.
+    Returns p(θ) (n, 3), the levels (n, l) and the Jacobians (n, l, 3), the last two detached.
+    """
+    with torch.enable_grad():
+        x = p.detach().requires_grad_(True)
+        f = field(x)
+        f = f[:, None] if f.dim() == 1 else f
+        jac = input_jacobian(f, x, create_graph=False, keep_graph=True)
+    level = f.detach()
+    return x.detach() + newton_direction(f, jac, level), level, jac

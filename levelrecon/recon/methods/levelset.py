@@ -30,7 +30,14 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from levelrecon.errors import InputError
-from levelrecon.models.levelset import input_jacobian, project_to_level, sample_network, value_and_jacobian
+from levelrecon.models.levelset import (
+    input_jacobian,
+    newton_steps,
+    project_to_level,
+    sample_network,
+    sample_network_at_own_level,
+    value_and_jacobian,
+)
 from levelrecon.models.losses import distance_to_level_loss, orthonormal_frame_loss, smooth_abs, tangent_fairness_loss
 from levelrecon.recon.data.normals import local_plane_fit
 from levelrecon.recon.data.sampling import gaussian_around, knn_scale, uniform_box
@@ -160,28 +167,29 @@ class LevelSet(Method):
         n_uniform = int(c.uniform_fraction * half)
         seeds = torch.cat([gaussian_around(self._pick(half - n_uniform), c.seed_sigma, self.generator),
                            uniform_box(n_uniform, -c.box, c.box, self.generator, self.device)])
-        p0, level0, converged = project_to_level(model, seeds, 0.0, c.newton_iters, c.newton_tol)
+        levels_term = torch.zeros((), device=self.device)
+        fair = torch.zeros((), device=self.device)
         if self.n_outputs == 1:
+            # The S₀ points are evaluated once, with the Sₜ seeds, by the pass that attaches them to θ; those
+            # that did not converge keep their own level c = F(p), like the Sₜ samples.
+            p0 = newton_steps(model, seeds, 0.0, c.newton_iters, c.newton_tol)
             quarter = max(1, half // 2)
             st = torch.cat([gaussian_around(self._pick(quarter), c.near_sigma, self.generator),
                             gaussian_around(self._pick(quarter), c.far_sigma, self.generator)])
-            with torch.no_grad():
-                level_t = model(st)
-            # S₀ points that did not converge keep their own level c = F(p), like the Sₜ samples.
-            p = torch.cat([p0, st])
-            level = torch.cat([level0, level_t])[:, 0]
-        else:  # curves: only the zero level, non-converged samples dropped
-            p, level = p0[converged], torch.zeros(int(converged.sum()), 2, device=self.device)
-        levels_term = torch.zeros((), device=self.device)
-        fair = torch.zeros((), device=self.device)
-        if len(p):
-            _, jac = value_and_jacobian(model, p)
-            p_theta = sample_network(model, p, level, jac)
-            target = level if level.dim() == 1 else level.norm(dim=-1)
-            levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), target, c.smooth)
-            if self.use_fair and step >= c.fair_start * c.iters:  # one output: p starts with the S₀ samples p0
+            p_theta, level, jac = sample_network_at_own_level(model, torch.cat([p0, st]))
+            level = level[:, 0]
+            converged = level[: len(p0)].abs() < c.newton_tol
+            levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), level, c.smooth)
+            if self.use_fair and step >= c.fair_start * c.iters:
                 keep = converged.nonzero()[:, 0][: c.fair_samples]
                 fair = self._fairness(model, p0[keep], jac[keep])
+        else:  # curves: only the zero level, non-converged samples dropped
+            p0, _, converged = project_to_level(model, seeds, 0.0, c.newton_iters, c.newton_tol)
+            p = p0[converged]
+            if len(p):
+                _, jac = value_and_jacobian(model, p)
+                p_theta = sample_network(model, p, 0.0, jac)
+                levels_term = distance_to_level_loss(self._distance_to_cloud(p_theta), 0.0, c.smooth)
         lam = c.lambda_start + (c.lambda_end - c.lambda_start) * step / max(1, c.iters - 1)
         x = self._pick(half).requires_grad_(self.n_outputs > 1)
         f = model(x)
