@@ -197,3 +197,16 @@ def test_api_and_batch_check_options_the_same_way(in_tmp):
     np.save(in_tmp / "ok.npy", sphere_points(100))
     one_line_error(run("batch", "ok.npy", "-o", "out", "--set", "batch=0"), "batch=0: must be ≥ 1")
     assert not (in_tmp / "out").exists()
+
+
+def test_outputs_are_checked_before_the_slow_work(in_tmp):
+    """An existing --json file or an unknown mesh extension is refused before training or meshing starts
+    (a run without a checkpoint would fail differently if meshing were attempted)."""
+    np.save(in_tmp / "ok.npy", sphere_points(100))
+    (in_tmp / "summary.json").write_text("{}")
+    one_line_error(run("fit", "ok.npy", "-o", "r", "--iters", "5", "--json", "summary.json"), "summary.json", "exists")
+    assert not (in_tmp / "r").exists() and (in_tmp / "summary.json").read_text() == "{}"
+    (in_tmp / "pending").mkdir()
+    (in_tmp / "pending" / "run.json").write_text(json.dumps({"method": "igr", "status": "running"}))
+    one_line_error(run("mesh", "pending", "-o", "out.xyz"), "out.xyz", "unknown mesh format")
+    one_line_error(run("fit", "--resume", "pending", "--json", "summary.json"), "summary.json", "exists")

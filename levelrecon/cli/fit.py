@@ -82,8 +82,11 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     """
     from levelrecon import api
     from levelrecon.errors import InputError
+    from levelrecon.recon.data.io import check_output
     from levelrecon.recon.fit import resume_fit
 
+    if json_out and json_out != "-":
+        check_output(json_out, force)  # before training, not after it
     if resume_dir is not None:
         if clouds:
             raise InputError(f"{resume_dir}: --resume continues a run with its own input; give no CLOUDS")

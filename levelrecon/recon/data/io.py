@@ -326,14 +326,21 @@ MESH_FORMATS = (".ply", ".obj", ".off", ".stl", ".glb")
 POINT_FORMATS = (".ply", ".xyz", ".txt", ".pts", ".npy", ".npz", ".obj")
 
 
-def write_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, force: bool = False) -> Path:
-    """Write a triangle mesh; the format follows the extension (.ply .obj .off .stl .glb)."""
+def check_mesh_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an unknown mesh extension or an existing output (called before meshing, which is slow)."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in MESH_FORMATS:
         raise InputError(f"{path}: unknown mesh format '{ext}'; supported: {', '.join(MESH_FORMATS)}")
+    check_output(path, force)
+
+
+def write_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, force: bool = False) -> Path:
+    """Write a triangle mesh; the format follows the extension (.ply .obj .off .stl .glb)."""
+    path = Path(path)
+    check_mesh_output(path, force=True)
     with atomic_output(path, force) as tmp:
-        mesh.export(str(tmp), file_type=ext[1:])
+        mesh.export(str(tmp), file_type=path.suffix.lower()[1:])
     return path
 
 
