@@ -210,3 +210,23 @@ def test_outputs_are_checked_before_the_slow_work(in_tmp):
     (in_tmp / "pending" / "run.json").write_text(json.dumps({"method": "igr", "status": "running"}))
     one_line_error(run("mesh", "pending", "-o", "out.xyz"), "out.xyz", "unknown mesh format")
     one_line_error(run("fit", "--resume", "pending", "--json", "summary.json"), "summary.json", "exists")
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    (lambda d: d.pop("normalization"), "no valid normalization"),
+    (lambda d: d["normalization"].update(scale=0.0), "no valid normalization"),
+    (lambda d: d["config"].update(bogus_key=1), "bogus_key"),
+    (lambda d: d.update(state_dict={}), "weights do not fit"),
+    (lambda d: d.update(method="nope"), "unknown method"),
+])
+def test_damaged_checkpoint_is_one_line_exit_2(in_tmp, damage, fragment):
+    """A checkpoint that loads safely but lacks or garbles a part: one line naming it, exit 2, for every
+    command that reads it."""
+    np.save(in_tmp / "ok.npy", sphere_points(200))
+    assert run("fit", "ok.npy", "--iters", "2", "--width", "8", "--depth", "1", "-o", "r", "-q").exit_code == 0
+    data = torch.load(in_tmp / "r" / "model.pt", weights_only=True)
+    damage(data)
+    torch.save(data, in_tmp / "bad.pt")
+    one_line_error(run("mesh", "bad.pt", "-o", "m.ply", "--resolution", "16"), "bad.pt", fragment)
+    one_line_error(run("info", "bad.pt"), "bad.pt", fragment)
+    assert not (in_tmp / "m.ply").exists()

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from levelrecon.errors import InputError
+from levelrecon.errors import InputError, short_reason
 from levelrecon.recon.data.io import atomic_output
 from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.meshing.marching import FieldFn, torch_field
@@ -36,20 +37,37 @@ class Checkpoint:
     extra: dict[str, Any]
     step: int
     training: dict[str, Any] | None = None  # optimizer, generator, history, method state: for --resume
+    source: str = "checkpoint"  # the file it came from, for messages
 
     def build(self, device: str | torch.device = "cpu") -> tuple[Method, nn.Module]:
-        """The method object and its network with the trained weights, in eval mode."""
-        cls = get_method(self.method)
+        """The method object and its network with the trained weights, in eval mode. Weights that do not
+        fit the network the config describes raise a one-line InputError naming the file."""
+        method = self._method()
+        model = method.build_model()
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            raise InputError(f"{self.source}: damaged levelrecon checkpoint (weights do not fit the network: "
+                             f"{short_reason(exc)[:100]})") from None
+        return method, model.to(device).eval()
+
+    def _method(self) -> Method:
+        """The method with the stored config (and extras), the config checked as when it was trained."""
+        try:
+            cls = get_method(self.method)
+        except InputError as exc:
+            raise InputError(f"{self.source}: damaged levelrecon checkpoint ({exc})") from None
         config = dict(self.config)
         if "field" in {f.name for f in dataclasses.fields(cls.Config)}:
             config.setdefault("field", "mlp")  # checkpoints from before the field option hold MLPs
         if "pool_k" in config:
             config.setdefault("pool_fit", "plane")  # pools from before the option held tangent-plane targets
-        method = cls(cls.Config(**config))
+        try:
+            method = cls(cls.Config(**cls.Config.check_options(config)))
+        except InputError as exc:
+            raise InputError(f"{self.source}: damaged levelrecon checkpoint ({exc})") from None
         method.extra = dict(self.extra)
-        model = method.build_model()
-        model.load_state_dict(self.state_dict)
-        return method, model.to(device).eval()
+        return method
 
     def field(self, device: str | torch.device = "cpu") -> tuple[Method, FieldFn]:
         """The method and its trained field as a numpy function (n, 3) → (n,) in normalized coordinates."""
@@ -115,7 +133,29 @@ def read_payload(path: str | os.PathLike, fmt: str, version: int, what: str) -> 
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """A checkpoint, its parts checked: a file that loads safely but lacks or garbles one (no normalization,
+    an option its method does not have, no weights) raises a one-line InputError, not a traceback later."""
     data = read_payload(path, FORMAT, VERSION, "levelrecon checkpoint")
-    return Checkpoint(data["method"], dict(data["config"]), Normalization.from_dict(data["normalization"]),
-                      data["state_dict"], dict(data.get("extra", {})), int(data.get("step", 0)),
-                      data.get("training"))
+
+    def damaged(what: str) -> InputError:
+        return InputError(f"{path}: damaged levelrecon checkpoint ({what})")
+
+    try:
+        norm = Normalization.from_dict(data["normalization"])
+    except (KeyError, TypeError, ValueError):
+        raise damaged("no valid normalization") from None
+    if len(norm.center) != 3 or not (np.isfinite(norm.center).all() and np.isfinite(norm.scale) and norm.scale > 0):
+        raise damaged("no valid normalization")
+    state = data.get("state_dict")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise damaged("weights do not fit the network: none stored")
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get("method"), str):
+        raise damaged("no method or config")
+    try:
+        step = int(data.get("step", 0))
+    except (TypeError, ValueError):
+        raise damaged("no valid step") from None
+    ckpt = Checkpoint(data["method"], dict(data["config"]), norm, state, dict(data.get("extra") or {}), step,
+                      data.get("training"), str(path))
+    ckpt._method()  # the method exists and the config is one of its configs
+    return ckpt
