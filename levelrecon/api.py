@@ -139,8 +139,9 @@ class Model:
             raise InputError(f"{self.source}: a bare checkpoint has no run directory to save; copy the file")
         if target.resolve() == self.run_dir.resolve():
             return target
-        runs.prepare_run_dir(target, force)
-        shutil.copytree(self.run_dir, target, dirs_exist_ok=True)
+        run = runs.RunDir.create(target, force)  # an existing run is replaced only once the copy is complete
+        shutil.copytree(self.run_dir, run.work, dirs_exist_ok=True)
+        run.commit()
         return target
 
     def _checkpoint(self) -> Any:
@@ -219,7 +220,8 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
     a feature grid above), "igr", "levelset", "sal", "ocsdf" or "poisson". options: any method option,
     e.g. iters=400, field="grid", seed=1, lr=1e-3 (the CLI's --iters, --field, --seed, --set KEY=VALUE).
     run_dir: where to write the run; runs_root: write it to runs_root/<cloud>_<method>_<k> instead (what
-    the CLI does); neither: a temporary directory that lives with the model (`save` it to keep it).
+    the CLI does) and, with or without run_dir, name it in runs_root/latest once it finishes; neither: a
+    temporary directory that lives with the model (`save` it to keep it).
     progress: show a progress bar on stderr; on_step(step, total, logs) and on_start(method, n_points) are
     hooks for your own, should_stop() ends training early (checkpoint kept).
     Bad input raises `levelrecon.InputError` (a ValueError).
@@ -240,11 +242,10 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
         warnings.warn(f"{source}: dropped {cleaned.far_outliers} point(s) far outside the cloud's robust extent "
                       "(keep_far / --keep-far keeps them)", LevelreconWarning, stacklevel=2)
     tmp = None
+    target: Path | None = None
     if run_dir is not None:
         target = Path(run_dir)
-    elif runs_root is not None:
-        target = runs.new_run_dir(name, method, runs_root)
-    else:
+    elif runs_root is None:
         tmp = tempfile.TemporaryDirectory(prefix="levelrecon_")
         target = Path(tmp.name) / "run"
     info = {"inputs": [str(f.resolve()) for f in files], **cleaned.summary(), "voxel": voxel}
@@ -254,7 +255,8 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
     def run(callback: StepCallback | None) -> FitResult:
         return fit_cloud(cleaned.cloud, files[0] if files else Path(name), method, target, preset=preset,
                          overrides=options, device=device, force=force, on_step=callback,
-                         should_stop=should_stop or (lambda: False), extra_info=info)
+                         should_stop=should_stop or (lambda: False), extra_info=info,
+                         runs_root=None if runs_root is None else Path(runs_root), stem=name)
 
     if progress:
         from levelrecon.progress import ProgressReporter
@@ -268,7 +270,7 @@ def fit(data: CloudLike, normals: Any = None, *, method: str = "auto", preset: s
             result = run(report)
     else:
         result = run(on_step)
-    return Model(target, result, cleaned, tmp)
+    return Model(result.run_dir, result, cleaned, tmp)
 
 
 def load(path: PathLike) -> Model:

@@ -90,10 +90,12 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     if resume_dir is not None:
         if clouds:
             raise InputError(f"{resume_dir}: --resume continues a run with its own input; give no CLOUDS")
-        _run_with_sigint(lambda bar, stop: resume_fit(resume_dir, device=device, should_stop=stop,
-                                                      on_step=lambda step, total, logs: bar(step, total,
-                                                                                            {"loss": logs["loss"]})),
-                         "fit (resumed)", None, quiet, json_out, force)
+
+        def resume(bar: ProgressReporter, stop: Callable[[], bool]) -> FitResult:
+            return resume_fit(resume_dir, device=device, should_stop=stop, runs_root=Path(runs.RUNS_ROOT),
+                              on_step=lambda step, total, logs: bar(step, total, {"loss": logs["loss"]}))
+
+        _run_with_sigint(resume, "fit (resumed)", None, quiet, json_out, force)
         return
     if not clouds:
         raise InputError("fit: give a CLOUD file (or several, or a directory), or --resume RUN_DIR")

@@ -16,7 +16,7 @@ import torch
 from levelrecon import __version__
 from levelrecon.errors import InputError, printable, short_reason
 from levelrecon.recon import runs
-from levelrecon.recon.checkpoint import load_checkpoint, save_checkpoint
+from levelrecon.recon.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from levelrecon.recon.data.io import PointCloud, atomic_output, write_mesh
 from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.methods.registry import Method, get_method
@@ -44,16 +44,18 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, *, preset: str = "cpu",
+def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path | None, *, preset: str = "cpu",
               overrides: dict[str, Any] | None = None, device: str = "auto", force: bool = False,
               on_step: StepCallback | None = None, should_stop: Callable[[], bool] = lambda: False,
-              checkpoint_every: int | None = None, extra_info: dict[str, Any] | None = None) -> FitResult:
-    """Fit `cloud` with a method and write everything into `run_dir`.
+              checkpoint_every: int | None = None, extra_info: dict[str, Any] | None = None,
+              runs_root: Path | None = None, stem: str = "cloud") -> FitResult:
+    """Fit `cloud` with a method and write everything into `run_dir` (None: a new
+    `runs_root/<stem>_<method>_<k>`); with `runs_root` a finished run is recorded as `runs_root/latest`.
 
-    The run directory holds run.json (method, config, input, normalization, timing), input.npy (the
-    validated input points, original coordinates; `extra_info` adds keys such as the cleaning counts),
-    and either model.pt + train_log.csv + loss.png
-    (neural methods) or surface.ply (classical baseline).
+    The run directory holds run.json (method, config, input, normalization, timing, status), input.npy
+    (the validated input points, original coordinates; `extra_info` adds keys such as the cleaning
+    counts), and either model.pt + train_log.csv + loss.png (neural methods) or surface.ply (classical
+    baseline). Options are checked and the network built before the directory is created.
     """
     cls = get_method(method_name)
     cfg = cls.Config.from_preset(preset, **(overrides or {}))
@@ -71,7 +73,41 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path, 
             model = method.build_model().to(dev)
         except ValueError as exc:
             raise InputError(f"{method_name}: {short_reason(exc)}") from None
-    runs.prepare_run_dir(run_dir, force)
+    if run_dir is not None:
+        run = runs.RunDir.create(run_dir, force)
+    else:
+        run = runs.RunDir(runs.new_run_dir(stem, method_name, runs_root or runs.RUNS_ROOT))
+    return _written(run, runs_root, lambda: _fit_into(run.work, cloud, source, method_name, preset, method, model,
+                                                      norm, points_n, dev, on_step, should_stop, checkpoint_every,
+                                                      extra_info))
+
+
+def _written(run: runs.RunDir, runs_root: Path | None, body: Callable[[], FitResult]) -> FitResult:
+    """Run `body` (which writes `run.work`) under the run's lock: a failure marks the run failed (or drops
+    a replacement, keeping the old run); success puts it in place and, when done, records it as latest."""
+    run.lock()
+    try:
+        result = body()
+    except KeyboardInterrupt:
+        run.abandon("interrupted")
+        raise
+    except BaseException as exc:
+        run.abandon("failed", printable(short_reason(exc)))
+        raise
+    run.commit()
+    if runs_root is not None and not result.interrupted:
+        run.record_latest(runs_root)
+    run.release()
+    result.run_dir = run.path
+    return result
+
+
+def _fit_into(run_dir: Path, cloud: PointCloud, source: Path, method_name: str, preset: str, method: Method,
+              model: torch.nn.Module | None, norm: Normalization, points_n: np.ndarray, dev: torch.device,
+              on_step: StepCallback | None, should_stop: Callable[[], bool], checkpoint_every: int | None,
+              extra_info: dict[str, Any] | None) -> FitResult:
+    """The writing part of `fit_cloud`: input, run.json, then training (or the classical method)."""
+    cls, cfg = type(method), method.cfg
     with atomic_output(run_dir / runs.INPUT, force=True) as tmp:
         np.save(tmp, cloud.points)
     if cloud.normals is not None:  # kept for --resume
@@ -122,13 +158,16 @@ def training_subset(points: np.ndarray, normals: np.ndarray | None, cfg: Any
 
 
 def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None = None,
-               should_stop: Callable[[], bool] = lambda: False, checkpoint_every: int | None = None) -> FitResult:
+               should_stop: Callable[[], bool] = lambda: False, checkpoint_every: int | None = None,
+               runs_root: Path | None = None) -> FitResult:
     """Continue an interrupted or killed run from its last checkpoint.
 
     The checkpoint holds the optimizer, the random generator, the loss history and the method's own
     state (e.g. re-oriented normals), so on CPU the result equals an uninterrupted run of the same seed.
     """
+    run = runs.RunDir(run_dir)
     info = runs.read_run_info(run_dir)
+    run.check_not_busy()  # refused at once if the run is still training elsewhere
     ckpt_path = run_dir / runs.CHECKPOINT
     if not ckpt_path.is_file():
         raise InputError(f"{run_dir}: no checkpoint to resume from (status: {info.get('status', '?')})")
@@ -136,6 +175,13 @@ def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None
     if ckpt.training is None:
         raise InputError(f"{run_dir}: the run finished ({ckpt.step} steps); nothing to resume")
     dev = resolve_device(device)
+    return _written(run, runs_root, lambda: _resume_into(run_dir, info, ckpt, dev, on_step, should_stop,
+                                                         checkpoint_every))
+
+
+def _resume_into(run_dir: Path, info: dict[str, Any], ckpt: Checkpoint, dev: torch.device,
+                 on_step: StepCallback | None, should_stop: Callable[[], bool], checkpoint_every: int | None
+                 ) -> FitResult:
     method, model = ckpt.build(dev)
     model.train()
     points = np.load(run_dir / runs.INPUT)
