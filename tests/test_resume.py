@@ -67,7 +67,7 @@ def test_kill_9_loses_only_the_steps_since_the_checkpoint(in_tmp):
     proc.wait(timeout=30)
     assert ckpt.is_file(), "no checkpoint before the deadline"
     saved = load_checkpoint(ckpt)  # never a torn file: writes go to a temporary file renamed into place
-    assert saved.step % 300 == 0 and saved.step < 3000 and saved.training is not None
+    assert (saved.step % 300 == 0 or saved.step == 30) and saved.step < 3000 and saved.training is not None
     r = run("fit", "--resume", "r", "-q")
     assert r.exit_code == 0, r.output
     assert load_checkpoint(ckpt).step == 3000
@@ -79,3 +79,62 @@ def test_resume_needs_a_run_and_no_cloud(in_tmp):
     one_line_error(run("fit", "ball.xyz", "--resume", "r"), "give no CLOUDS")
     one_line_error(run("fit"), "--resume RUN_DIR")
     assert not Path("r").exists()
+
+
+def _fit_process(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "levelrecon", "fit", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_checkpoints_early(in_tmp):
+    """`kill PID` (SIGTERM) during training: the checkpoint of the current step, status interrupted, exit
+    143. The first checkpoint comes at 1 % of the steps, long before the first 10 %."""
+    write_points(sphere_points(300, 0.6, seed=1), "ball.xyz")
+    proc = _fit_process("ball.xyz", "-o", "r", "--iters", "200000", "--width", "8", "--depth", "1", "--batch", "64")
+    ckpt = in_tmp / "r" / "model.pt"
+    deadline = time.time() + 180
+    while time.time() < deadline and not ckpt.is_file():
+        time.sleep(0.2)
+    assert ckpt.is_file(), "no early checkpoint before the deadline"
+    assert load_checkpoint(ckpt).step == 2000  # 1 % of the steps
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    saved = load_checkpoint(ckpt)
+    assert 2000 <= saved.step < 20000 and saved.training is not None
+    assert json.loads((in_tmp / "r" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_an_early_ctrl_c_is_not_swallowed(in_tmp):
+    """Ctrl-C while the command is still importing its libraries stops the fit at its first step (exit 130,
+    resumable) instead of being lost inside an import and training to the end."""
+    write_points(sphere_points(300, 0.6, seed=1), "ball.xyz")
+    for delay in (0.5, 1.0, 2.0):
+        proc = _fit_process("ball.xyz", "-o", f"r{delay}", "--iters", "200000", "--width", "8", "--depth", "1")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        try:
+            err = proc.communicate(timeout=90)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"Ctrl-C after {delay} s was swallowed: the fit kept training") from None
+        assert proc.returncode == 130, err
+        run_dir = in_tmp / f"r{delay}"
+        if (run_dir / "run.json").is_file():  # the signal came after the run was created
+            assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts(in_tmp):
+    """No model.pt yet (killed in the first 1 %): --resume trains from step 0 with the run's own config."""
+    write_points(sphere_points(300, 0.6, seed=1), "ball.xyz")
+    assert run("fit", "ball.xyz", "-o", "whole", "--iters", "30", "--width", "8", "--depth", "1", "-q").exit_code == 0
+    assert run("fit", "ball.xyz", "-o", "r", "--iters", "30", "--width", "8", "--depth", "1", "-q").exit_code == 0
+    (in_tmp / "r" / "model.pt").unlink()
+    info = json.loads((in_tmp / "r" / "run.json").read_text())
+    (in_tmp / "r" / "run.json").write_text(json.dumps({**info, "status": "running"}))  # as a kill -9 leaves it
+    r = run("fit", "--resume", "r", "-q")
+    assert r.exit_code == 0, r.output
+    a, b = load_checkpoint(in_tmp / "whole" / "model.pt"), load_checkpoint(in_tmp / "r" / "model.pt")
+    assert b.step == 30
+    for key, value in a.state_dict.items():
+        assert torch.equal(value, b.state_dict[key]), key

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from levelrecon.cli.options import (
     training_overrides,
     write_json,
 )
+from levelrecon.cli.signals import STOP
 from levelrecon.errors import printable
 from levelrecon.progress import ProgressReporter
 from levelrecon.recon import runs
@@ -78,8 +78,10 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     the robust extent of the cloud (stray returns that would set the normalization) are dropped with a
     warning.
     The run directory gets model.pt (method, config, normalization, weights), train_log.csv, loss.png
-    and run.json. Ctrl-C stops after the current step and keeps a valid checkpoint.
+    and run.json. Ctrl-C or SIGTERM stops after the current step and keeps a valid checkpoint.
     """
+    STOP.install()  # first: a signal during the slow imports below stops the fit at its first step
+    click.get_current_context().call_on_close(STOP.restore)
     from levelrecon import api
     from levelrecon.errors import InputError
     from levelrecon.recon.data.io import check_output
@@ -95,7 +97,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
             return resume_fit(resume_dir, device=device, should_stop=stop, runs_root=Path(runs.RUNS_ROOT),
                               on_step=lambda step, total, logs: bar(step, total, {"loss": logs["loss"]}))
 
-        _run_with_sigint(resume, "fit (resumed)", None, quiet, json_out, force)
+        _run_with_signals(resume, "fit (resumed)", None, quiet, json_out, force)
         return
     if not clouds:
         raise InputError("fit: give a CLOUD file (or several, or a directory), or --resume RUN_DIR")
@@ -112,26 +114,19 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
                         on_start=lambda resolved, n: bar.relabel(f"fit {resolved}"))
         return model.result
 
-    _run_with_sigint(job, "fit", iters, quiet, json_out, force)
+    _run_with_signals(job, "fit", iters, quiet, json_out, force)
 
 
-def _run_with_sigint(job: Callable[[ProgressReporter, Callable[[], bool]], FitResult], label: str,
-                     n_steps: int | None, quiet: bool, json_out: str | None, force: bool) -> None:
-    """Run a fit with a progress bar; the first Ctrl-C stops after the current step (checkpoint kept)."""
-    stop = {"requested": False}
-
-    def on_sigint(signum, frame) -> None:  # noqa: ANN001
-        if stop["requested"]:
-            raise KeyboardInterrupt
-        stop["requested"] = True
-        console.warn("stopping after this step (Ctrl-C again to abort without saving)")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+def _run_with_signals(job: Callable[[ProgressReporter, Callable[[], bool]], FitResult], label: str,
+                      n_steps: int | None, quiet: bool, json_out: str | None, force: bool) -> None:
+    """Run a fit with a progress bar; the first SIGINT/SIGTERM stops after the current step (checkpoint
+    kept, exit 130/143), a second aborts (the last checkpoint stays, the run is marked interrupted)."""
     try:
         with ProgressReporter(label, n_steps or 1, quiet=quiet) as bar:
-            result = job(bar, lambda: stop["requested"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+            result = job(bar, STOP)
+    except KeyboardInterrupt:
+        console.error("aborted: the run keeps its last checkpoint (levelrecon fit --resume RUN_DIR)")
+        raise SystemExit(STOP.exit_code) from None
     summary = {"run_dir": str(result.run_dir), "method": result.method, "steps": result.steps,
                "interrupted": result.interrupted, "seconds": round(result.seconds, 2),
                "final_loss": result.final_loss, "n_points": result.n_points}
@@ -143,5 +138,5 @@ def _run_with_sigint(job: Callable[[ProgressReporter, Callable[[], bool]], FitRe
         console.err.print(f"{result.method}: {state} in {result.seconds:.1f}s ({result.steps} steps{loss}) "
                           f"-> {printable(str(result.run_dir))}", markup=False)
     if result.interrupted:
-        raise SystemExit(130)
+        raise SystemExit(STOP.exit_code)
 

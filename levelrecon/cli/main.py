@@ -80,6 +80,11 @@ def cli() -> None:
 
 
 def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if args[:1] == ["fit"]:  # before click and the command's imports: an early Ctrl-C is not lost
+        from levelrecon.cli.signals import STOP
+
+        STOP.install()
     cli(prog_name="levelrecon")
 
 

@@ -22,6 +22,8 @@ from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.methods.registry import Method, get_method
 from levelrecon.recon.train import StepCallback, train
 
+CHECKPOINT_SECONDS = 300.0  # the longest a kill can cost, besides every 10 % of the steps
+
 
 @dataclass
 class FitResult:
@@ -65,14 +67,8 @@ def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path |
     points_n = norm.apply(cloud.points)
     method.configure(points_n)
     cfg = method.cfg
-    model = None
-    if cls.neural:  # built before the run directory: an unusable size or activation writes nothing
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        try:
-            model = method.build_model().to(dev)
-        except ValueError as exc:
-            raise InputError(f"{method_name}: {short_reason(exc)}") from None
+    # built before the run directory: an unusable size or activation writes nothing
+    model = _fresh_model(method, dev) if cls.neural else None
     if run_dir is not None:
         run = runs.RunDir.create(run_dir, force)
     else:
@@ -169,14 +165,48 @@ def resume_fit(run_dir: Path, device: str = "auto", on_step: StepCallback | None
     info = runs.read_run_info(run_dir)
     run.check_not_busy()  # refused at once if the run is still training elsewhere
     ckpt_path = run_dir / runs.CHECKPOINT
-    if not ckpt_path.is_file():
-        raise InputError(f"{run_dir}: no checkpoint to resume from (status: {info.get('status', '?')})")
+    if not ckpt_path.is_file():  # stopped before its first checkpoint: train again from step 0, same seed
+        if info.get("status") == "done" or not (run_dir / runs.INPUT).is_file():
+            raise InputError(f"{run_dir}: no checkpoint to resume from (status: {info.get('status', '?')})")
+        return _written(run, runs_root, lambda: _restart_into(run_dir, info, resolve_device(device), on_step,
+                                                              should_stop, checkpoint_every))
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.training is None:
         raise InputError(f"{run_dir}: the run finished ({ckpt.step} steps); nothing to resume")
     dev = resolve_device(device)
     return _written(run, runs_root, lambda: _resume_into(run_dir, info, ckpt, dev, on_step, should_stop,
                                                          checkpoint_every))
+
+
+def _restart_into(run_dir: Path, info: dict[str, Any], dev: torch.device, on_step: StepCallback | None,
+                  should_stop: Callable[[], bool], checkpoint_every: int | None) -> FitResult:
+    """Train a run that has its input and run.json but no checkpoint from the start, as `fit_cloud` would."""
+    try:
+        cls = get_method(info["method"])
+        method = cls(cls.Config(**cls.Config.check_options(info["config"])))
+        norm = Normalization.from_dict(info["normalization"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{run_dir}: run.json cannot restart the run ({short_reason(exc)})") from None
+    model = _fresh_model(method, dev)
+    points = np.load(run_dir / runs.INPUT)
+    normals_path = run_dir / runs.INPUT_NORMALS
+    normals = np.load(normals_path) if normals_path.is_file() else None
+    generator = torch.Generator(device=dev).manual_seed(method.cfg.seed)
+    method.setup(*training_subset(norm.apply(points), normals, method.cfg), dev, generator)
+    info = {**info, "status": "running", "resumed_from_step": 0, "device": str(dev)}
+    runs.write_run_info(run_dir, info)
+    return _train_run(method, model, norm, generator, run_dir, info, Path(info["input"]).name, time.perf_counter(),
+                      on_step, should_stop, checkpoint_every)
+
+
+def _fresh_model(method: Method, dev: torch.device) -> torch.nn.Module:
+    """The method's untrained network, seeded: the same initial weights for a fit and its restart."""
+    torch.manual_seed(method.cfg.seed)
+    np.random.seed(method.cfg.seed)
+    try:
+        return method.build_model().to(dev)
+    except ValueError as exc:
+        raise InputError(f"{type(method).__name__}: {short_reason(exc)}") from None
 
 
 def _resume_into(run_dir: Path, info: dict[str, Any], ckpt: Checkpoint, dev: torch.device,
@@ -213,8 +243,17 @@ def _train_run(method: Method, model: torch.nn.Module, norm: Normalization, gene
         save_checkpoint(ckpt_path, method, model, norm, step, training=training)
 
     every = checkpoint_every if checkpoint_every is not None else max(100, cfg.iters // 10)
-    result = train(method, model, on_step=on_step, should_stop=should_stop, checkpoint=checkpoint,
-                   checkpoint_every=every, start_step=start_step, resume=resume)
+    first = max(1, cfg.iters // 100)  # early, so a run killed in its first minutes is resumable
+    last = {"time": time.monotonic()}
+
+    def scheduled(step: int, opt: torch.optim.Optimizer, history: list[dict[str, float]]) -> None:
+        """Every `every` steps, at 1 % of training, and at least every CHECKPOINT_SECONDS (--iters 1e9)."""
+        if step % every == 0 or step == first or time.monotonic() - last["time"] > CHECKPOINT_SECONDS:
+            checkpoint(step, opt, history)
+            last["time"] = time.monotonic()
+
+    result = train(method, model, on_step=on_step, should_stop=should_stop, checkpoint=scheduled,
+                   checkpoint_every=1, start_step=start_step, resume=resume)
     method.finish(model)
     checkpoint(result.steps, result.optimizer if result.interrupted else None, result.history)
     _write_log(run_dir / runs.LOG, result.history)
