@@ -230,3 +230,19 @@ def test_damaged_checkpoint_is_one_line_exit_2(in_tmp, damage, fragment):
     one_line_error(run("mesh", "bad.pt", "-o", "m.ply", "--resolution", "16"), "bad.pt", fragment)
     one_line_error(run("info", "bad.pt"), "bad.pt", fragment)
     assert not (in_tmp / "m.ply").exists()
+
+
+@pytest.mark.parametrize("scale_half,fragment", [
+    (None, "200 of 200 points have coordinates beyond ±1e+15 (largest 9.98e+159)"),
+    (1e30, "100 of 200 points have coordinates beyond ±1e+15 (largest 1e+30)"),
+])
+def test_huge_coordinates_are_one_line_exit_2(in_tmp, scale_half, fragment):
+    """A cloud at 1e160 (squares overflow) or half of it at a 1e30 sentinel (too many to drop as outliers)."""
+    points = sphere_points(200)
+    if scale_half is None:
+        points *= 1e160
+    else:
+        points[::2] = scale_half
+    np.save(in_tmp / "huge.npy", points)
+    one_line_error(run("fit", "huge.npy", "-o", "r", "--iters", "2"), "huge.npy", fragment)
+    assert not (in_tmp / "r").exists()

@@ -236,6 +236,9 @@ def load_points(path: str | os.PathLike, file_type: str | None = None, min_point
     return validate_points(points, normals, faces, source=str(path), min_points=min_points)
 
 
+MAX_COORDINATE = 1e15  # beyond: float64 keeps under a unit of precision, and squared distances overflow near 1e154
+
+
 def validate_points(points: np.ndarray, normals: np.ndarray | None = None, faces: np.ndarray | None = None,
                     source: str = "points", min_points: int = MIN_POINTS) -> PointCloud:
     """The checks every input gets, from a file or from memory (the Python API): 3 coordinates, finite
@@ -264,6 +267,11 @@ def validate_points(points: np.ndarray, normals: np.ndarray | None = None, faces
     if extent.max() == 0:
         raise InputError(f"{source}: all points are identical")
     core = points[~far_outlier_mask(points)]  # stray points far away would dominate the test
+    huge = np.abs(core).max(axis=1) > MAX_COORDINATE  # far outliers (a few sentinels) are dropped later
+    if huge.any():
+        raise InputError(f"{source}: {int(huge.sum())} of {len(points)} points have coordinates beyond "
+                         f"±{MAX_COORDINATE:.0e} (largest {np.abs(core).max():.3g}): rescale the cloud, or remove "
+                         "them if they are sentinel values (too many to drop as outliers)")
     sub = (core if len(core) >= min_points else points)[:: max(1, len(points) // 20000)]
     sv = np.linalg.svd(sub - sub.mean(axis=0), compute_uv=False)
     if sv[1] <= 1e-9 * sv[0]:
