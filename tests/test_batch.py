@@ -101,3 +101,33 @@ def test_non_utf8_file_names_never_crash(in_tmp):
     broken.write_text("ply\nformat ascii 1.0\nelement vertex 5\n")
     r = run("batch", "scans", "-o", "out2", "--no-render", "--iters", "5", "--resolution", "32", "--samples", "2000")
     assert r.exit_code == 1 and "bad\ufffd.ply" in r.stderr and "\\udc" not in r.stderr + r.stdout
+
+
+def test_rerun_with_other_options_redoes_those_clouds(scans):
+    """Results are reused only for the options they were made with; a changed --iters re-runs the cloud."""
+    args = ["batch", "scans/s1.xyz", "-o", "out", "--no-render", "--resolution", "32", "--samples", "2000"]
+    assert run(*args, "--iters", "5", "-q").exit_code == 0
+    r = run(*args, "--iters", "6")
+    assert r.exit_code == 0 and "already done" not in r.stderr and "other options" in r.stderr
+    assert json.loads((scans / "out" / "results.json").read_text())["rows"][0]["steps"] == 6
+    r = run(*args, "--iters", "6")
+    assert r.exit_code == 0 and "1 of 1 clouds already done" in r.stderr
+
+
+def test_results_table_is_written_after_every_cloud(scans):
+    """While the second cloud trains, results.csv already holds the first one's row."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "levelrecon", "batch", "scans/s0.xyz", "scans/s1.xyz", "-o", "out",
+                             "--iters", "400", "--width", "8", "--depth", "1", "--no-render", "--resolution", "32",
+                             "--samples", "2000", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    table = scans / "out" / "results.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and not table.is_file() and proc.poll() is None:
+        time.sleep(0.05)
+    first = _rows(table) if table.is_file() else []
+    assert proc.wait(timeout=240) == 0, proc.stderr.read()
+    assert [row["name"] for row in first] == ["s0"]
+    assert [row["name"] for row in _rows(table)] == ["s0", "s1"]

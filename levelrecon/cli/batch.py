@@ -57,14 +57,19 @@ def batch(inputs: tuple[Path, ...], out_dir: Path, manifest: Path | None, method
                            samples=samples, render=not no_render, seed=seed or 0)
     tasks = bt.plan(bt.collect(inputs, manifest), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = {t.name: row for t in tasks if (row := bt.finished(t)) is not None}
+    done = {t.name: row for t in tasks if (row := bt.finished(t, opts)) is not None}
     todo = [t for t in tasks if t.name not in done]
+    changed = sum(1 for t in todo if (row := bt.stored(t)) is not None and row.get("status") == "done")
     if done and not quiet:
         console.err.print(f"batch: {len(done)} of {len(tasks)} clouds already done (skipped)")
+    if changed and not quiet:
+        console.err.print(f"batch: {changed} cloud(s) done before with other options: run again")
+    table = bt.ResultsTable(tasks, out_dir, done)
     with console.ProgressReporter("batch", max(1, len(todo)), quiet=quiet) as bar:
         count = {"n": 0}
 
         def on_done(row: dict) -> None:
+            table.add(row)
             count["n"] += 1
             bar(count["n"], len(todo), {})
             if row["status"] != "done" and not quiet:
@@ -72,12 +77,11 @@ def batch(inputs: tuple[Path, ...], out_dir: Path, manifest: Path | None, method
                 console.warn(error if error.startswith(row["cloud"]) else f"{row['cloud']}: {error}")
 
         if use_ray:
-            new = bt.run_ray(todo, opts, ray_address, num_cpus, num_gpus, on_done)
+            bt.run_ray(todo, opts, ray_address, num_cpus, num_gpus, on_done)
         else:
-            new = bt.run_local(todo, opts, jobs, on_done)
-    by_name = {**done, **{row["name"]: row for row in new}}
-    rows = [by_name[t.name] for t in tasks]
-    csv_path, _ = bt.write_tables(rows, out_dir)
+            bt.run_local(todo, opts, jobs, on_done)
+    rows = table.ordered()
+    csv_path, _ = table.write()
     report = bt.write_report(rows, out_dir, opts)
     if not quiet:
         _print_table(rows)

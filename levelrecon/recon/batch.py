@@ -41,6 +41,14 @@ class BatchOptions:
     seed: int = 0
 
 
+def options_key(opts: BatchOptions) -> dict[str, Any]:
+    """What a cloud's result depends on, as stored in its result.json: a re-run with other options re-runs
+    the cloud instead of reusing a result made with different settings."""
+    key = {"method": opts.method, "preset": opts.preset, "overrides": opts.overrides, "resolution": opts.resolution,
+           "samples": opts.samples, "seed": opts.seed}
+    return json.loads(json.dumps(key, sort_keys=True, default=str))
+
+
 @dataclass(frozen=True)
 class BatchTask:
     name: str
@@ -112,7 +120,7 @@ def run_task(task: BatchTask, opts: BatchOptions) -> dict[str, Any]:
     # the table holds printable names (U+FFFD for the bytes of a non-UTF-8 file name): CSV is UTF-8
     row: dict[str, Any] = {"name": task.name, "cloud": printable(task.cloud),
                            "gt": None if task.gt is None else printable(task.gt), "method": opts.method,
-                           "run_dir": task.run_dir, "status": "failed"}
+                           "run_dir": task.run_dir, "status": "failed", "options": options_key(opts)}
     try:
         t0 = time.perf_counter()
         model = api.fit(task.cloud, method=opts.method, preset=opts.preset, run_dir=run_dir, force=True,
@@ -149,16 +157,40 @@ def _thumbnail(mesh: Any, path: Path, title: str) -> None:
     render_mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), path, title)
 
 
-def finished(task: BatchTask) -> dict[str, Any] | None:
-    """The stored row of a cloud already done (resume), else None."""
+def stored(task: BatchTask) -> dict[str, Any] | None:
+    """The row a previous batch stored for this cloud, if any."""
     path = Path(task.run_dir) / RESULT
-    if not path.is_file():
-        return None
     try:
         row = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return row if row.get("status") == "done" else None
+    return row if isinstance(row, dict) else None
+
+
+def finished(task: BatchTask, opts: BatchOptions) -> dict[str, Any] | None:
+    """The stored row of a cloud already done with these options (resume), else None."""
+    row = stored(task)
+    if row is None or row.get("status") != "done" or row.get("options") != options_key(opts):
+        return None
+    return row
+
+
+class ResultsTable:
+    """The batch's results.csv and results.json, rewritten (atomically) after every cloud, so an
+    interrupted batch still leaves a table of what it finished."""
+
+    def __init__(self, tasks: Sequence[BatchTask], out_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
+        self.tasks, self.out_dir, self.rows = list(tasks), out_dir, dict(rows)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows[row["name"]] = row
+        self.write()
+
+    def ordered(self) -> list[dict[str, Any]]:
+        return [self.rows[t.name] for t in self.tasks if t.name in self.rows]
+
+    def write(self) -> tuple[Path, Path]:
+        return write_tables(self.ordered(), self.out_dir)
 
 
 def _init_worker(threads: int) -> None:
