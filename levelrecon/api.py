@@ -42,7 +42,7 @@ from levelrecon.recon.data.cleaning import Cleaned, clean_cloud, expand_inputs, 
 from levelrecon.recon.data.io import PointCloud, load_points, validate_points
 from levelrecon.recon.data.sampling import surface_cloud
 from levelrecon.recon.fit import FitResult, fit_cloud
-from levelrecon.recon.meshing.extract import Extracted, mesh_from_source
+from levelrecon.recon.meshing.extract import Extracted, mesh_from_field, mesh_from_source, surface_extracted
 from levelrecon.recon.meshing.marching import ProgressFn
 from levelrecon.recon.methods.registry import auto_method, check_options
 from levelrecon.recon.train import StepCallback
@@ -54,8 +54,9 @@ CloudLike = Any  # a path, a list of paths, an (n, 3) array, or an Open3D / trim
 class Model:
     """A trained field (or a classical run's surface) with its normalization and input cloud.
 
-    Backed by a run directory: the one `fit` wrote, or a private temporary one that lives as long as the
-    object when `fit` was given no `run_dir`. Create with :func:`fit` or :func:`load`.
+    A model `fit` returned holds all of it in memory (meshing and `sdf` read no file); its run directory
+    (the one `fit` wrote, or a private temporary one that lives as long as the object) is its saved form.
+    A model `load` returned reads its run directory or checkpoint. Create with :func:`fit` or :func:`load`.
     """
 
     def __init__(self, source: PathLike, result: FitResult | None = None, cleaning: Cleaned | None = None,
@@ -66,6 +67,7 @@ class Model:
         self.result = result  # training summary (steps, seconds, final loss), when this object trained it
         self.cleaning = cleaning  # what cleaning did to the input, when this object trained it
         self._field: tuple[Any, Any, Any] | None = None
+        self._trained = result.trained if result is not None else None
 
     @property
     def run_dir(self) -> Path | None:
@@ -87,6 +89,15 @@ class Model:
                 bound: float = 1.1, device: str = "auto", chunk: int = 65536, curve_trim: float = 3.0,
                 progress: ProgressFn | None = None) -> Extracted:
         """The surface with extraction statistics (what `levelrecon mesh` prints); see :meth:`mesh`."""
+        trained = self._trained
+        if trained is not None and trained.surface is not None:
+            return surface_extracted(trained.surface.copy(), self.method, largest_component)
+        if trained is not None:
+            from levelrecon.recon.fit import resolve_device
+
+            return mesh_from_field(trained.method, trained.network.to(resolve_device(device)), trained.normalization,
+                                   trained.points, self.method, str(self.source), resolution, level, bound,
+                                   largest_component, chunk, progress, curve_trim, dense, margin, trim)
         return mesh_from_source(self.source, resolution, level, bound, largest_component, device, chunk,
                                 progress=progress, curve_trim=curve_trim, dense=dense, margin=margin, trim=trim)
 
@@ -154,9 +165,14 @@ class Model:
         """The method, a numpy field function and the normalization, loaded once."""
         if self._field is None:
             from levelrecon.recon.fit import resolve_device
+            from levelrecon.recon.meshing.marching import torch_field
 
-            ckpt = self._checkpoint()
-            self._field = (*ckpt.field(resolve_device(device)), ckpt.normalization)
+            if self._trained is not None:
+                network = self._trained.network.to(resolve_device(device))
+                self._field = (self._trained.method, torch_field(network), self._trained.normalization)
+            else:
+                ckpt = self._checkpoint()
+                self._field = (*ckpt.field(resolve_device(device)), ckpt.normalization)
         return self._field
 
 

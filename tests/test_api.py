@@ -109,3 +109,19 @@ def test_mesh_trims_the_cap_of_an_open_cloud_by_default():
     assert kept.vertices[:, 2].min() < -0.2 and trimmed.vertices[:, 2].min() > -0.1  # the cap below z=0 is gone
     result = CliRunner().invoke(cli, ["mesh", str(model.run_dir), "--trim", "x"])
     assert result.exit_code == 2 and "neither 'auto' nor a number" in result.output
+
+
+@pytest.mark.parametrize("method", ["igr", "poisson"])
+def test_a_fitted_model_meshes_from_memory(tmp_path, method):
+    """The model `fit` returns holds its network (or surface), normalization and input: meshing and sdf
+    read no file, so they work after its run directory is deleted, and match the saved run's mesh."""
+    import shutil
+
+    options = {"iters": 20} if method == "igr" else {}
+    model = levelrecon.fit(_sphere(2000), method=method, seed=0, device="cpu", run_dir=tmp_path / "run", **options)
+    from_files = levelrecon.load(tmp_path / "run").mesh(32)
+    shutil.rmtree(tmp_path / "run")
+    mesh = model.mesh(32)
+    np.testing.assert_allclose(mesh.vertices, from_files.vertices, atol=1e-6)
+    d = model.sdf([[0, 0, 0], [2, 0, 0]])
+    assert d[0] < 0 < d[1]

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import trimesh
 
 from levelrecon import __version__
 from levelrecon.errors import InputError, printable, short_reason
@@ -26,6 +27,19 @@ CHECKPOINT_SECONDS = 300.0  # the longest a kill can cost, besides every 10 % of
 
 
 @dataclass
+class Trained:
+    """What a fit leaves in memory, so the API meshes and queries it without reading the run back: the
+    method (config, extras such as the mesh level), the network (None for a classical method, which has
+    its `surface`), the normalization and the input points in original coordinates."""
+
+    method: Method
+    network: torch.nn.Module | None
+    normalization: Normalization
+    points: np.ndarray
+    surface: trimesh.Trimesh | None = None
+
+
+@dataclass
 class FitResult:
     run_dir: Path
     method: str
@@ -34,6 +48,7 @@ class FitResult:
     seconds: float
     final_loss: float | None
     n_points: int | None = None  # points of the (cleaned) input
+    trained: Trained | None = None  # the model in memory (fit_cloud; not after a resume)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -133,12 +148,15 @@ def _fit_into(run_dir: Path, cloud: PointCloud, source: Path, method_name: str, 
         write_mesh(mesh, run_dir / runs.SURFACE, force=True)
         seconds = time.perf_counter() - t0
         runs.write_run_info(run_dir, {**info, "status": "done", "seconds": round(seconds, 3)})
-        return FitResult(run_dir, method_name, 0, False, seconds, None, len(cloud.points))
+        return FitResult(run_dir, method_name, 0, False, seconds, None, len(cloud.points),
+                         Trained(method, None, norm, cloud.points, mesh))
 
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     method.setup(*training_subset(points_n, cloud.normals, cfg), dev, generator)
-    return _train_run(method, model, norm, generator, run_dir, info, source.name, t0, on_step, should_stop,
-                      checkpoint_every)
+    result = _train_run(method, model, norm, generator, run_dir, info, source.name, t0, on_step, should_stop,
+                        checkpoint_every)
+    result.trained = Trained(method, model, norm, cloud.points)
+    return result
 
 
 def training_subset(points: np.ndarray, normals: np.ndarray | None, cfg: Any

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from torch import nn
 
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.data.io import load_mesh
+from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.fit import resolve_device
 from levelrecon.recon.meshing.adaptive import DEFAULT_MARGIN, extract_adaptive
 from levelrecon.recon.meshing.curves import extract_curve, trim_open, trim_to_data
@@ -23,6 +25,7 @@ from levelrecon.recon.meshing.marching import (
     largest_component,
     torch_field,
 )
+from levelrecon.recon.methods.registry import Method
 
 ADAPTIVE_RESOLUTION = 256  # default fine grid of adaptive extraction (512: same Chamfer, 3× the time)
 DENSE_RESOLUTION = 128  # default grid when every point is evaluated (--dense, curves)
@@ -68,22 +71,39 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
         run_dir = source
         info = runs.read_run_info(source)
         if (source / runs.SURFACE).is_file():
-            mesh = load_mesh(source / runs.SURFACE)
-            return Extracted(largest_component(mesh) if keep_largest else mesh, info["method"], None, None)
+            return surface_extracted(load_mesh(source / runs.SURFACE), info["method"], keep_largest)
         ckpt_path = source / runs.CHECKPOINT
         if not ckpt_path.is_file():
             raise InputError(f"{source}: run has no checkpoint yet (status: {info.get('status', '?')})")
     ckpt = load_checkpoint(ckpt_path)
     method, model = ckpt.build(resolve_device(device))
+    points = np.load(run_dir / runs.INPUT) if run_dir is not None and (run_dir / runs.INPUT).is_file() else None
+    return mesh_from_field(method, model, ckpt.normalization, points, ckpt.method, str(source), resolution, level,
+                           bound, keep_largest, chunk, progress, curve_trim, dense, margin, trim)
+
+
+def surface_extracted(mesh: trimesh.Trimesh, method: str, keep_largest: bool = False) -> Extracted:
+    """A classical method's surface as an extraction result."""
+    return Extracted(largest_component(mesh) if keep_largest else mesh, method, None, None)
+
+
+def mesh_from_field(method: Method, model: nn.Module, normalization: Normalization, points: np.ndarray | None,
+                    name: str, source: str, resolution: int | None = None, level: float | None = None,
+                    bound: float = 1.1, keep_largest: bool = False, chunk: int = 65536,
+                    progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
+                    margin: float | None = None, trim: float | str = "auto") -> Extracted:
+    """The mesh (or curve) of a trained network in memory, in the input's coordinates; `points`, the input
+    cloud in original coordinates, drives the trimming (None: no automatic trim). `mesh_from_source`
+    explains the options; `name` is the method's name, `source` names the model in messages."""
     dense = dense or method.n_outputs == 2  # curves keep the dense path
     resolution = resolution or (DENSE_RESOLUTION if dense else ADAPTIVE_RESOLUTION)
     if method.n_outputs == 2:
         verts, edges = extract_curve(torch_field(model, output=None), resolution, (-bound, bound),
                                      progress=progress)
-        verts, dropped = ckpt.normalization.invert(verts), 0
-        if curve_trim > 0 and run_dir is not None and (run_dir / runs.INPUT).is_file():
-            verts, edges, dropped = trim_to_data(verts, edges, np.load(run_dir / runs.INPUT), curve_trim)
-        return Extracted(None, ckpt.method, 0.0, resolution, (verts, edges), dropped, resolution**3, "dense")
+        verts, dropped = normalization.invert(verts), 0
+        if curve_trim > 0 and points is not None:
+            verts, edges, dropped = trim_to_data(verts, edges, points, curve_trim)
+        return Extracted(None, name, 0.0, resolution, (verts, edges), dropped, resolution**3, "dense")
     lvl = method.mesh_level() if level is None else float(level)
     bounds = (-bound, bound)
     if dense:
@@ -95,19 +115,16 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
                                        method.lipschitz_bound(model), margin, chunk=chunk, progress=progress)
         evaluations, how = stats.evaluations, f"adaptive, {stats.band}"
     mesh = clean(mesh)
-    mesh.vertices = ckpt.normalization.invert(mesh.vertices)
+    mesh.vertices = normalization.invert(mesh.vertices)
     dropped = 0
-    has_input = run_dir is not None and (run_dir / runs.INPUT).is_file()
-    if trim == "auto" and has_input and method.through_data:
-        verts, faces, dropped = trim_open(np.asarray(mesh.vertices), np.asarray(mesh.faces),
-                                          np.load(run_dir / runs.INPUT))
+    if trim == "auto" and points is not None and method.through_data:
+        verts, faces, dropped = trim_open(np.asarray(mesh.vertices), np.asarray(mesh.faces), points)
     elif trim != "auto" and float(trim) > 0:
-        if not has_input:
+        if points is None:
             raise InputError(f"{source}: --trim needs the run directory's input cloud")
-        verts, faces, dropped = trim_to_data(np.asarray(mesh.vertices), np.asarray(mesh.faces),
-                                             np.load(run_dir / runs.INPUT), float(trim))
+        verts, faces, dropped = trim_to_data(np.asarray(mesh.vertices), np.asarray(mesh.faces), points, float(trim))
     if dropped:
         mesh = trimesh.Trimesh(verts, faces, process=False)
     if keep_largest:
         mesh = largest_component(mesh)
-    return Extracted(mesh, ckpt.method, lvl, resolution, trimmed=dropped, evaluations=evaluations, extraction=how)
+    return Extracted(mesh, name, lvl, resolution, trimmed=dropped, evaluations=evaluations, extraction=how)
