@@ -93,7 +93,7 @@ class Model:
         if trained is not None and trained.surface is not None:
             return surface_extracted(trained.surface.copy(), self.method, largest_component)
         if trained is not None:
-            from levelrecon.recon.fit import resolve_device
+            from levelrecon.device import resolve_device
 
             return mesh_from_field(trained.method, trained.network.to(resolve_device(device)), trained.normalization,
                                    trained.points, self.method, str(self.source), resolution, level, bound,
@@ -164,7 +164,7 @@ class Model:
     def _evaluator(self, device: str) -> tuple[Any, Any, Any]:
         """The method, a numpy field function and the normalization, loaded once."""
         if self._field is None:
-            from levelrecon.recon.fit import resolve_device
+            from levelrecon.device import resolve_device
             from levelrecon.recon.meshing.marching import torch_field
 
             if self._trained is not None:

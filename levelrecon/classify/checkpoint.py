@@ -15,8 +15,8 @@ from torch import nn
 
 from levelrecon.classify.networks import NetworkSpec, build_network
 from levelrecon.errors import InputError
+from levelrecon.files import atomic_output
 from levelrecon.recon.checkpoint import read_payload
-from levelrecon.recon.data.io import atomic_output
 
 FORMAT = "levelrecon-classifier"
 VERSION = 1

@@ -23,10 +23,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from levelrecon.classify.datasets import fit_zscore
 from levelrecon.errors import InputError
+from levelrecon.files import atomic_output
 from levelrecon.models.lipschitz import LipschitzVGG, lipschitz_bound, lipschitz_mlp, project_weights, refresh_weights
 from levelrecon.models.ocsdf import NegativeSampler, ocsdf_step_loss
 from levelrecon.recon.checkpoint import read_payload
-from levelrecon.recon.data.io import atomic_output
 from levelrecon.recon.train import lr_factor
 
 FORMAT = "levelrecon-oneclass"

@@ -48,8 +48,8 @@ def batch(inputs: tuple[Path, ...], out_dir: Path, manifest: Path | None, method
     goes to OUTPUT/results.csv and results.json, with report.html beside it. Exit code 1 when any cloud
     failed, 0 otherwise.
     """
-    from levelrecon.recon import batch as bt
     from levelrecon.recon.methods.registry import check_options
+    from levelrecon.workflows import batch as bt
 
     overrides = training_overrides(field, iters, batch, lr, width, depth, None, extra)
     check_options(method, preset, {"seed": seed, **overrides})  # before any cloud: one line, exit 2

@@ -67,7 +67,7 @@ def _spec(dataset, arch: str | None, width: int, depth: int):  # noqa: ANN001, A
 
 
 def _device(device: str):  # noqa: ANN202
-    from levelrecon.recon.fit import resolve_device
+    from levelrecon.device import resolve_device
 
     return resolve_device(device)
 
@@ -93,7 +93,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def _check_model_output(output: Path | None, force: bool) -> None:
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import check_output
+    from levelrecon.files import check_output
 
     if output is not None:
         if output.suffix.lower() != ".pt":
@@ -365,7 +365,7 @@ def plot(data: str, output: Path | None, width: int, depth: int, steps: int, bat
     from levelrecon.classify.networks import NetworkSpec
     from levelrecon.classify.objectives import make_objective
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import atomic_output, check_output
+    from levelrecon.files import atomic_output, check_output
 
     dataset = load_data(data, seed=seed, toy_samples=toy_samples)
     if dataset.x.shape[1] != 2:

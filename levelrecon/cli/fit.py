@@ -84,7 +84,7 @@ def fit(clouds: tuple[Path, ...], resume_dir: Path | None, method: str, run_dir:
     click.get_current_context().call_on_close(STOP.restore)
     from levelrecon import api
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import check_output
+    from levelrecon.files import check_output
     from levelrecon.recon.fit import resume_fit
 
     if json_out and json_out != "-":

@@ -82,7 +82,7 @@ def _load(data: str, label_column: str | None, normal_class: str | None):  # noq
 
 def _check_json(json_out: str | None, force: bool) -> None:
     if json_out and json_out != "-":
-        from levelrecon.recon.data.io import check_output
+        from levelrecon.files import check_output
 
         check_output(Path(json_out), force)
 
@@ -129,8 +129,8 @@ def fit(data: str, output: Path | None, protocol: str, contamination: float | No
     breast_cancer, digits (one class vs the rest). Features are z-scored with the training rows.
     """
     from levelrecon.classify.ocsdf import OCSDFClassifier
-    from levelrecon.recon.data.io import check_output
-    from levelrecon.recon.fit import resolve_device
+    from levelrecon.device import resolve_device
+    from levelrecon.files import check_output
 
     output = output if output is not None else Path(f"{Path(data).stem}_ocsdf.pt")
     check_output(output, force)
@@ -183,7 +183,7 @@ def score(model: Path, data: str, output: str | None, label_column: str | None, 
     from levelrecon.classify.metrics import auroc
     from levelrecon.classify.ocsdf import OCSDFClassifier
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import atomic_output, check_output
+    from levelrecon.files import atomic_output, check_output
 
     if output and output != "-":
         if Path(output).suffix.lower() not in (".csv", ".npy"):
@@ -315,7 +315,7 @@ def plot(model: Path, data: str, output: Path | None, resolution: int, label_col
     from levelrecon.classify.ocsdf import OCSDFClassifier
     from levelrecon.classify.plots import plot_contours
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import atomic_output, check_output
+    from levelrecon.files import atomic_output, check_output
 
     output = output if output is not None else model.with_name(model.stem + "_contours.png")
     if output.suffix.lower() != ".png":

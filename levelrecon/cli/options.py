@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from levelrecon.errors import InputError
-from levelrecon.recon.data.io import atomic_output
+from levelrecon.files import atomic_output
 from levelrecon.recon.methods.registry import METHODS
 
 force_option = click.option("--force", is_flag=True, help="Overwrite existing outputs.")

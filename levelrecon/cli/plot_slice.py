@@ -39,11 +39,11 @@ def plot_slice(source: Path | None, axis: str, offset: float, resolution: int, b
     """
     import numpy as np
 
+    from levelrecon.device import resolve_device
     from levelrecon.errors import InputError
+    from levelrecon.files import atomic_output, check_output
     from levelrecon.recon import runs
     from levelrecon.recon.checkpoint import load_checkpoint
-    from levelrecon.recon.data.io import atomic_output, check_output
-    from levelrecon.recon.fit import resolve_device
     from levelrecon.recon.meshing.marching import evaluate_slice
     from levelrecon.recon.plots import plot_slice as draw
 

@@ -34,7 +34,7 @@ def render(source: Path, output: Path, gt: Path | None, views: int, up: str, tit
     stray vertices do not wash out the rest), as `levelrecon eval` measures it.
     """
     from levelrecon.errors import InputError
-    from levelrecon.recon.data.io import atomic_output, check_output
+    from levelrecon.files import atomic_output, check_output
     from levelrecon.viz.render import orbit, render_item
     from levelrecon.viz.scene import load_scene
 

@@ -47,7 +47,8 @@ def sample(mesh_path: Path | None, count: int, noise: float, outliers: float, no
     sparser), or a test curve."""
     import numpy as np
 
-    from levelrecon.recon.data.io import check_output, load_mesh, write_points, write_polyline
+    from levelrecon.files import check_output
+    from levelrecon.recon.data.io import load_mesh, write_points, write_polyline
     from levelrecon.recon.data.sampling import (
         add_noise,
         replace_with_outliers,

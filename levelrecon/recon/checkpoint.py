@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from levelrecon.errors import InputError, short_reason
-from levelrecon.recon.data.io import atomic_output
+from levelrecon.files import atomic_output
 from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.meshing.marching import FieldFn, torch_field
 from levelrecon.recon.methods.registry import Method, get_method

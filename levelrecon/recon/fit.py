@@ -15,10 +15,12 @@ import torch
 import trimesh
 
 from levelrecon import __version__
+from levelrecon.device import resolve_device
 from levelrecon.errors import InputError, printable, short_reason
+from levelrecon.files import atomic_output
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from levelrecon.recon.data.io import PointCloud, atomic_output, write_mesh
+from levelrecon.recon.data.io import PointCloud, write_mesh
 from levelrecon.recon.data.normalize import Normalization
 from levelrecon.recon.methods.registry import Method, get_method
 from levelrecon.recon.train import StepCallback, train
@@ -49,16 +51,6 @@ class FitResult:
     final_loss: float | None
     n_points: int | None = None  # points of the (cleaned) input
     trained: Trained | None = None  # the model in memory (fit_cloud; not after a resume)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (is the CUDA build of torch installed?)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise InputError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def fit_cloud(cloud: PointCloud, source: Path, method_name: str, run_dir: Path | None, *, preset: str = "cpu",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from levelrecon.errors import InputError, OutputExistsError
-from levelrecon.recon.data.io import atomic_output
+from levelrecon.files import atomic_output
 
 RUNS_ROOT = "runs"
 RUN_FILE = "run.json"

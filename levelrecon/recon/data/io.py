@@ -6,12 +6,10 @@ checks (empty file, non-finite values, degenerate clouds) and the same one-line 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +17,11 @@ import numpy as np
 import trimesh
 from plyfile import PlyData, PlyElement
 
-from levelrecon.errors import InputError, LevelreconWarning, OutputExistsError, short_reason
+from levelrecon.errors import InputError, LevelreconWarning, short_reason
+from levelrecon.files import atomic_output, check_output
 from levelrecon.recon.data.normalize import far_outlier_mask
 
 MIN_POINTS = 10
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -301,35 +298,6 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 
 
 # ---------------------------------------------------------------------------------------------- writers
-def check_output(path: str | os.PathLike, force: bool = False) -> None:
-    """Refuse an existing output unless `force` (called early, before slow work)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected an output file path")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: output exists (use --force to overwrite)")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; move it into place only if the block succeeds.
-
-    A failure leaves no partial file, and an existing output is kept unless `force`.
-    """
-    path = Path(path)
-    check_output(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs get the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 MESH_FORMATS = (".ply", ".obj", ".off", ".stl", ".glb")
 POINT_FORMATS = (".ply", ".xyz", ".txt", ".pts", ".npy", ".npz", ".obj")
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from levelrecon.errors import InputError, printable
-from levelrecon.recon.data.io import LOADERS, atomic_output
+from levelrecon.files import atomic_output
+from levelrecon.recon.data.io import LOADERS
 
 TABLES = ("results.csv", "results.json", "report.html")  # the batch's own files in OUT
 RESULT = "result.json"  # per-cloud result, written last: its presence marks the cloud as done
