@@ -61,8 +61,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     from levelrecon.recon import runs
     from levelrecon.recon.data.io import check_mesh_output, write_mesh, write_polyline
 
-    src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
-    run_dir = src if src.is_dir() else (src.parent if runs.is_run_dir(src.parent) else None)
+    src, run_dir = runs.resolve_model(source)
     if output is None:
         output = run_dir / runs.MESH if run_dir is not None else src.with_name(src.stem + "_mesh.ply")
     check_mesh_output(output, force)  # refuse an unknown format or an existing output before the slow part

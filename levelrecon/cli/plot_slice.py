@@ -47,11 +47,10 @@ def plot_slice(source: Path | None, axis: str, offset: float, resolution: int, b
     from levelrecon.recon.meshing.marching import evaluate_slice
     from levelrecon.recon.plots import plot_slice as draw
 
-    src = source if source is not None and source.suffix == ".pt" else runs.resolve_run(source)
+    src, run_dir = runs.resolve_model(source)
     ckpt_path = src if src.suffix == ".pt" else src / runs.CHECKPOINT
     if not ckpt_path.is_file():
         raise InputError(f"{src}: no trained field to slice (a Poisson run has no field)")
-    run_dir = ckpt_path.parent if runs.is_run_dir(ckpt_path.parent) else None
     if output is None:
         output = ckpt_path.parent / f"slice_{axis}.png"
     check_output(output, force)

@@ -200,3 +200,14 @@ def resolve_run(target: str | os.PathLike | None) -> Path:
     if not path.exists():
         raise InputError(f"{path}: does not exist")
     raise InputError(f"{path}: not a levelrecon run directory (no {RUN_FILE})")
+
+
+def resolve_model(target: str | os.PathLike | None) -> tuple[Path, Path | None]:
+    """(what to load, its run directory or None): a model.pt file (with the run directory it sits in), a
+    run directory or a file inside one, or, without a target, the latest finished run. The one resolver
+    of the commands that read a trained model (mesh, plot-slice)."""
+    if target is not None and Path(target).suffix == ".pt":
+        path = Path(target)
+        return path, path.parent if is_run_dir(path.parent) else None
+    run_dir = resolve_run(target)
+    return run_dir, run_dir
