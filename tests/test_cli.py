@@ -246,3 +246,18 @@ def test_huge_coordinates_are_one_line_exit_2(in_tmp, scale_half, fragment):
     np.save(in_tmp / "huge.npy", points)
     one_line_error(run("fit", "huge.npy", "-o", "r", "--iters", "2"), "huge.npy", fragment)
     assert not (in_tmp / "r").exists()
+
+
+def test_qhull_messages_stay_off_stderr_under_quiet(in_tmp):
+    """Two exactly cospherical rings: Open3D's normal orientation (Qhull) rejects them and the retry on a
+    jittered copy succeeds; Qhull's C-level warning must not reach stderr (a real process: it writes to fd 2)."""
+    import subprocess
+    import sys
+
+    t = np.linspace(0, 6.28, 40, endpoint=False)
+    rings = np.vstack([np.c_[np.cos(t), np.sin(t), 0 * t], np.c_[np.cos(t), 0 * t, np.sin(t)]])
+    np.savetxt(in_tmp / "rings.xyz", rings)
+    proc = subprocess.run([sys.executable, "-m", "levelrecon", "fit", "rings.xyz", "--method", "igr", "--iters", "2",
+                           "-o", "r", "-q"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +28,8 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
     try:
-        pcd.orient_normals_consistent_tangent_plane(orient_k)
+        with _c_stderr_captured():
+            pcd.orient_normals_consistent_tangent_plane(orient_k)
     except RuntimeError:
         # Qhull's Delaunay step rejects degenerate input (e.g. exactly cospherical points): orient a copy
         # jittered by 1e-6 of the diagonal, as Qhull's own 'QJ' option would, and keep the original points.
@@ -33,13 +39,29 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient_k: int = 15) -> np.
         jittered = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points + noise))
         jittered.normals = pcd.normals
         try:
-            jittered.orient_normals_consistent_tangent_plane(orient_k)
+            with _c_stderr_captured():
+                jittered.orient_normals_consistent_tangent_plane(orient_k)
         except RuntimeError as exc:
             raise RuntimeError(f"normal orientation failed ({str(exc).splitlines()[0][:100]})") from None
         pcd.normals = jittered.normals
     normals = np.asarray(pcd.normals)
     outward = ((points - points.mean(axis=0)) * normals).sum(axis=1)
     return -normals if (outward < 0).sum() > (outward > 0).sum() else normals
+
+
+@contextlib.contextmanager
+def _c_stderr_captured() -> Iterator[None]:
+    """Send what C code writes to file descriptor 2 meanwhile to a discarded file: Qhull prints multi-line
+    precision warnings there (bypassing Python and `-q`) for input that the retry above then handles."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def local_surface_variation(points: np.ndarray, k: int = 30, centres: np.ndarray | None = None,
