@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import trimesh
-from conftest import run, sphere_points
+from conftest import DATA, run, sphere_points
 from scipy.spatial import cKDTree
 
 from levelrecon.errors import InputError, LevelreconWarning
@@ -200,3 +200,16 @@ def test_mesh_command_is_adaptive_by_default_and_dense_on_request(in_tmp):
     r = run("mesh", "r", "--margin", "0", "-o", "x.ply")
     assert r.exit_code == 2 and "--margin" in r.stderr
     assert f"[default: {DEFAULT_MARGIN:.1f}]" in " ".join(run("mesh", "--help").output.split())
+
+
+def test_auto_resolution_follows_the_sampling_density():
+    """A field fitted to a sparse cloud is meshed on the 128 grid, a dense cloud's on the 256 one: the choice
+    is the cloud's spacing in cells, whatever its size or position."""
+    from levelrecon.recon.data.io import load_points
+    from levelrecon.recon.data.normalize import Normalization
+    from levelrecon.recon.meshing.extract import auto_resolution
+
+    dense = load_points(DATA / "bunny_20k.ply").points
+    sparse = dense[np.random.default_rng(0).choice(len(dense), 2000, replace=False)]
+    for cloud, expected in ((dense, 256), (sparse, 128), (sparse * 1000.0 + 5.0, 128)):
+        assert auto_resolution(Normalization.fit(cloud).apply(cloud)) == expected

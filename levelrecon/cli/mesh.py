@@ -25,7 +25,7 @@ Examples:
               help="Mesh file; format by extension: .ply .obj .off .stl .glb [default: RUN_DIR/mesh.ply].")
 @click.option("--resolution", type=click.IntRange(8, 2048),
               help="Grid points per axis over [-bound, bound]^3 of the normalized cloud [default: 256, refined "
-                   "adaptively; 128 with --dense and for curves].")
+                   "adaptively, 128 for a sparse input; 128 with --dense and for curves].")
 @click.option("--dense", is_flag=True,
               help="Evaluate the field at every grid point (resolution^3 evaluations) instead of refining only "
                    "near the surface.")

@@ -9,12 +9,13 @@ import numpy as np
 import trimesh
 from torch import nn
 
+from levelrecon.device import resolve_device
 from levelrecon.errors import InputError
 from levelrecon.recon import runs
 from levelrecon.recon.checkpoint import load_checkpoint
 from levelrecon.recon.data.io import load_mesh
 from levelrecon.recon.data.normalize import Normalization
-from levelrecon.recon.fit import resolve_device
+from levelrecon.recon.data.sampling import knn_scale
 from levelrecon.recon.meshing.adaptive import DEFAULT_MARGIN, extract_adaptive
 from levelrecon.recon.meshing.curves import extract_curve, trim_open, trim_to_data
 from levelrecon.recon.meshing.marching import (
@@ -28,7 +29,21 @@ from levelrecon.recon.meshing.marching import (
 from levelrecon.recon.methods.registry import Method
 
 ADAPTIVE_RESOLUTION = 256  # default fine grid of adaptive extraction (512: same Chamfer, 3× the time)
+SPARSE_RESOLUTION = 128  # … for clouds whose samples are several of its cells apart (auto_resolution)
 DENSE_RESOLUTION = 128  # default grid when every point is evaluated (--dense, curves)
+CELLS_PER_SPACING = 3.5
+
+
+def auto_resolution(points: np.ndarray, bound: float = 1.1) -> int:
+    """The default fine grid for a field fitted to `points` (normalized): SPARSE_RESOLUTION when its cell is at
+    most 1/CELLS_PER_SPACING of the cloud's median spacing (distance to the 6th neighbour), else
+    ADAPTIVE_RESOLUTION. A field fitted to a sparse cloud has no detail finer than several of those cells: on
+    2,000-point clouds (spacing ≈ 5 cells of 128) the 128 and 256 meshes of one field are equally close to the
+    true surface (bunny 0.001584 vs 0.001581 × diagonal, fandisk 0.001227 vs 0.001224) at a quarter of the
+    time; 20,000-point clouds (≈ 1.8 cells) keep 256."""
+    spacing = float(np.median(knn_scale(points, 6)))
+    return SPARSE_RESOLUTION if 2 * bound / (SPARSE_RESOLUTION - 1) * CELLS_PER_SPACING <= spacing \
+        else ADAPTIVE_RESOLUTION
 
 
 @dataclass
@@ -53,7 +68,8 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
 
     Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
     methods) on a resolution³ grid over [-bound, bound]³ in normalized coordinates. By default the grid is
-    refined adaptively (recon/meshing/adaptive.py, default resolution 256): certified for fields with a
+    refined adaptively (recon/meshing/adaptive.py, default resolution 256, or 128 for a sparse input:
+    `auto_resolution`): certified for fields with a
     Lipschitz bound, a heuristic band of `margin` cell diagonals otherwise (default DEFAULT_MARGIN).
     `dense` evaluates every grid point (default resolution 128), as curves (two-output networks) always do.
     Classical runs (Poisson): the surface they wrote, optionally reduced to its largest component.
@@ -96,6 +112,8 @@ def mesh_from_field(method: Method, model: nn.Module, normalization: Normalizati
     cloud in original coordinates, drives the trimming (None: no automatic trim). `mesh_from_source`
     explains the options; `name` is the method's name, `source` names the model in messages."""
     dense = dense or method.n_outputs == 2  # curves keep the dense path
+    if resolution is None and not dense and points is not None:
+        resolution = auto_resolution(normalization.apply(points), bound)
     resolution = resolution or (DENSE_RESOLUTION if dense else ADAPTIVE_RESOLUTION)
     if method.n_outputs == 2:
         verts, edges = extract_curve(torch_field(model, output=None), resolution, (-bound, bound),
