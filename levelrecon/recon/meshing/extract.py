@@ -31,16 +31,17 @@ from levelrecon.recon.methods.registry import Method
 ADAPTIVE_RESOLUTION = 256  # default fine grid of adaptive extraction (512: same Chamfer, 3× the time)
 SPARSE_RESOLUTION = 128  # … for clouds whose samples are several of its cells apart (auto_resolution)
 DENSE_RESOLUTION = 128  # default grid when every point is evaluated (--dense, curves)
-CELLS_PER_SPACING = 3.5
+CELLS_PER_SPACING = 4.0
 
 
 def auto_resolution(points: np.ndarray, bound: float = 1.1) -> int:
     """The default fine grid for a field fitted to `points` (normalized): SPARSE_RESOLUTION when its cell is at
     most 1/CELLS_PER_SPACING of the cloud's median spacing (distance to the 6th neighbour), else
     ADAPTIVE_RESOLUTION. A field fitted to a sparse cloud has no detail finer than several of those cells: on
-    2,000-point clouds (spacing ≈ 5 cells of 128) the 128 and 256 meshes of one field are equally close to the
-    true surface (bunny 0.001584 vs 0.001581 × diagonal, fandisk 0.001227 vs 0.001224) at a quarter of the
-    time; 20,000-point clouds (≈ 1.8 cells) keep 256."""
+    2,000-point clouds (spacing 4.6–5.3 cells of 128) the 128 and 256 meshes of one field are equally close to
+    the true surface (bunny 0.001584 vs 0.001581 × diagonal, fandisk 0.001227 vs 0.001224, spot 0.001145 both)
+    at a quarter of the time; the open camelhead's (3.95 cells) lost 3 % at 128 (0.001764 vs 0.001715), so it
+    keeps 256, as 20,000-point clouds (≈ 1.8 cells) do."""
     spacing = float(np.median(knn_scale(points, 6)))
     return SPARSE_RESOLUTION if 2 * bound / (SPARSE_RESOLUTION - 1) * CELLS_PER_SPACING <= spacing \
         else ADAPTIVE_RESOLUTION
