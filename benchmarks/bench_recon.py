@@ -119,7 +119,9 @@ def main() -> None:
                     help=f"comma-separated input conditions, from {', '.join(CONDITIONS)} (see CONDITIONS "
                          "and docs/benchmarks.md)")
     ap.add_argument("--shapes", default="", help="comma-separated mesh file names (default: all)")
-    ap.add_argument("--resolution", type=int, default=256, help="`levelrecon mesh --resolution` (adaptive)")
+    ap.add_argument("--resolution", type=int, default=0,
+                    help="`levelrecon mesh --resolution` (adaptive); 0: mesh's own default (256, or 128 for a "
+                         "sparse cloud)")
     ap.add_argument("--fit-args", default="", help="extra arguments for every neural `levelrecon fit`")
     ap.add_argument("--tag", default="recon", help="name of the result files")
     ap.add_argument("--render", default="", help="comma-separated shape stems to render to PNG")
@@ -193,7 +195,8 @@ def main() -> None:
         extra = args.fit_args.split() if poisson_variant(method) is None else []
         fit_s, fit_mb, _ = timed(exe + ["fit", str(work / f"{stem}.ply"), *fit_method_args(method), "-o",
                                         str(run_dir), "--force", "-q", *extra], work, env)
-        mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), "--resolution", str(args.resolution),
+        mesh_s, mesh_mb, _ = timed(exe + ["mesh", str(run_dir), *(["--resolution", str(args.resolution)]
+                                                                     if args.resolution else []),
                                           "--force", "-q"], work, env)
         _, _, out = timed(exe + ["eval", str(run_dir), "--gt", str(shape), "--json", "-",
                                  "--samples", str(args.samples)], work, env)
@@ -262,7 +265,9 @@ def write_markdown(rows: list[dict], path: Path, args: argparse.Namespace) -> No
     variants = [m for m in methods if poisson_variant(m) is not None]
     others = [m for m in methods if poisson_variant(m) is None]
     distances = sorted({str(r.get("distance")) for r in rows})
-    lines = [f"Marching cubes at an effective {args.resolution}³ (adaptive); point-to-surface Chamfer-L1 "
+    grid = (f"an effective {args.resolution}³" if args.resolution
+            else "the mesh command's default grid (256³, 128³ for sparse clouds)")
+    lines = [f"Marching cubes at {grid} (adaptive); point-to-surface Chamfer-L1 "
              f"(samples of each surface against the other's triangles) ÷ diagonal, {args.samples:,} samples per "
              f"surface, with the Hausdorff distance ÷ diagonal beside it; time = whole-process wall seconds of "
              f"`fit` + `mesh` (default options: adaptive, automatic trim of open clouds). "
