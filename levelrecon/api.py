@@ -7,7 +7,7 @@ cleaning, training, run directory and mesh:
 >>> rng = np.random.default_rng(0)
 >>> points = rng.normal(size=(2000, 3))
 >>> points /= np.linalg.norm(points, axis=1, keepdims=True)        # 2,000 samples of the unit sphere
->>> mesh = levelrecon.reconstruct(points, method="igr", iters=40, seed=0)
+>>> mesh = levelrecon.reconstruct(points, method="igr", iters=80, seed=0)
 >>> mesh.is_watertight, bool(abs(mesh.bounding_box.extents.max() - 2) < 0.2)
 (True, True)
 

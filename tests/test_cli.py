@@ -179,6 +179,8 @@ def test_surface_samples_of_a_mesh_input(in_tmp):
     (["--set", "batch=0"], "batch=0: must be ≥ 1"),
     (["--method", "ocsdf", "--set", "activation=relu"], "choose from groupsort2, fullsort"),
     (["--method", "ocsdf", "--width", "5"], "width must be even"),
+    (["--method", "igr", "--set", "surface_weight=abc"], "surface_weight='abc': a number or auto"),
+    (["--method", "igr", "--set", "normal_weight=-1"], "normal_weight=-1.0: must be ≥ 0"),
 ])
 def test_options_are_checked_before_anything_is_written(in_tmp, args, fragment):
     """A flag or --set value of the wrong type or out of range: one line, exit 2, no run directory."""

@@ -23,7 +23,8 @@ from levelrecon.errors import InputError
 @dataclass(frozen=True)
 class Rule:
     """What values one option accepts, beyond its annotated type: a lower bound (inclusive, or exclusive
-    with `above`), an upper bound, or a set of choices."""
+    with `above`), an upper bound, or a set of choices; with both, the choices are the words a number-or-word
+    option accepts (e.g. `auto`) and the bounds hold for its numbers."""
 
     low: float | None = None
     above: bool = False  # low is exclusive
@@ -31,8 +32,10 @@ class Rule:
     choices: tuple[str, ...] = ()
 
     def check(self, key: str, value: Any) -> None:
-        if self.choices and value not in self.choices:
-            raise InputError(f"option {key}={value!r}: choose from {', '.join(self.choices)}")
+        bounded = self.low is not None or self.high is not None
+        if self.choices and (isinstance(value, str) or not bounded) and value not in self.choices:
+            wanted = f"a number or {' or '.join(self.choices)}" if bounded else f"choose from {', '.join(self.choices)}"
+            raise InputError(f"option {key}={value!r}: {wanted}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.low is not None and (value <= self.low if self.above else value < self.low):
                 raise InputError(f"option {key}={value!r}: must be {'>' if self.above else '≥'} {self.low:g}")
@@ -41,6 +44,7 @@ class Rule:
 
 
 POSITIVE, NON_NEGATIVE, FRACTION = Rule(0, above=True), Rule(0), Rule(0, high=1)
+AUTO_OR_NON_NEGATIVE = Rule(0, choices=("auto",))
 
 
 @dataclass
