@@ -184,14 +184,15 @@ def test_reorientation_flips_normals_against_the_field_and_rebuilds_the_pool():
 def test_auto_surface_weight_lets_nearly_noise_free_data_outweigh_the_targets():
     """A cloud without noise at its spacing gets a heavier data term (so the surface keeps the scanner's
     detail), one with 0.25 % noise keeps weight 1 (so it does not follow the noise); stored resolved."""
+    from levelrecon.recon.data.normals import surface_variation
     from levelrecon.recon.methods.igr import auto_surface_weight
 
     rng = np.random.default_rng(0)
     clean = sphere_points(20000, 0.8, seed=4)
     diag = 0.8 * 2 * np.sqrt(3)
-    assert auto_surface_weight(clean) > 5
+    assert auto_surface_weight(surface_variation(clean)) > 5
     noisy = clean + rng.normal(0, 0.0025 * diag, clean.shape)
-    assert auto_surface_weight(noisy) == 1.0
+    assert auto_surface_weight(surface_variation(noisy)) == 1.0
     method = IGR(IGRConfig())
     method.configure(noisy)
     assert method.cfg.surface_weight == 1.0
@@ -203,13 +204,14 @@ def test_auto_surface_weight_lets_nearly_noise_free_data_outweigh_the_targets():
 def test_auto_normal_weight_trusts_the_normals_more_on_noisier_clouds():
     """Noise of 0.25 % of the diagonal keeps the normal term light; 1 % makes it (nearly) full, and the choice is
     stored in the resolved config (what the checkpoint records)."""
+    from levelrecon.recon.data.normals import surface_variation
     from levelrecon.recon.methods.igr import auto_normal_weight
 
     rng = np.random.default_rng(0)
     clean = sphere_points(20000, 0.8, seed=4)
     diag = 0.8 * 2 * np.sqrt(3)
-    light = auto_normal_weight(clean + rng.normal(0, 0.0025 * diag, clean.shape))
-    full = auto_normal_weight(clean + rng.normal(0, 0.01 * diag, clean.shape))
+    light = auto_normal_weight(surface_variation(clean + rng.normal(0, 0.0025 * diag, clean.shape)))
+    full = auto_normal_weight(surface_variation(clean + rng.normal(0, 0.01 * diag, clean.shape)))
     assert light == pytest.approx(0.1) and full > 0.85
     method = IGR(IGRConfig())
     method.configure(clean)

@@ -76,32 +76,29 @@ POOL_FITS = ("sphere", "plane")
 NOISY_VARIATION = 0.17  # median surface variation of the shared meshes' 20k-point clouds with 1 % noise
 
 
-def auto_normal_weight(points: np.ndarray) -> float:
-    """Weight of ‖∇F − n‖ for a cloud: (v / 0.17)² clipped to [0.1, 1], v its median surface variation.
+def auto_normal_weight(variation: float) -> float:
+    """Weight of ‖∇F − n‖ for a cloud: (v / 0.17)² clipped to [0.1, 1], v its median surface variation
+    (`recon.data.normals.surface_variation`).
 
     On clouds with 0.25 % noise the grid field follows the data better when the estimated normals only
     guide it (bunny 0.00107 → 0.00086 × diagonal, fandisk 0.00104 → 0.00087, 3holes 0.00065 → 0.00060 at
     weight 0.1 instead of 1); with 1 % noise the points themselves are too rough and the normals must
     hold the surface (bunny 0.0045 at 0.1: hundreds of bubbles and handles, vs 0.0035 at 1, both trimmed).
     """
-    from levelrecon.recon.data.normals import surface_variation
-
-    return float(np.clip((surface_variation(points) / NOISY_VARIATION) ** 2, 0.1, 1.0))
+    return float(np.clip((variation / NOISY_VARIATION) ** 2, 0.1, 1.0))
 
 
 SMOOTH_VARIATION = 0.02  # under every shared mesh's 20k-point cloud with 0.25 % noise (0.022–0.034)
 
 
-def auto_surface_weight(points: np.ndarray) -> float:
+def auto_surface_weight(variation: float) -> float:
     """Weight of mean |F| at the points: SMOOTH_VARIATION / v clipped to [1, 10], v the median surface
     variation. The fitted-sphere targets smooth over a few spacings; on a cloud nearly noise-free at its
     spacing (a raw range scan of the dragon: v = 0.003, weight 6.7) the data must outweigh them or the
     surface misses the scanner's detail (scan → surface 0.000305 × diagonal at weight 1, 0.000237 at 5,
     0.000210 at 10; Poisson 0.000117), while on the noisy synthetic clouds (v ≥ 0.022, weight 1) a weight of
     5 made the field follow the noise (spot 0.00059 → 0.00075)."""
-    from levelrecon.recon.data.normals import surface_variation
-
-    return float(np.clip(SMOOTH_VARIATION / max(surface_variation(points), 1e-12), 1.0, 10.0))
+    return float(np.clip(SMOOTH_VARIATION / max(variation, 1e-12), 1.0, 10.0))
 
 
 class IGR(Method):
@@ -111,10 +108,13 @@ class IGR(Method):
         super().configure(points)
         if self.cfg.pool_fit not in POOL_FITS:
             raise InputError(f"unknown pool_fit {self.cfg.pool_fit!r}; choose from {', '.join(POOL_FITS)}")
-        if self.cfg.normal_weight == "auto":
-            self.cfg = dataclasses.replace(self.cfg, normal_weight=round(auto_normal_weight(points), 3))
-        if self.cfg.surface_weight == "auto":
-            self.cfg = dataclasses.replace(self.cfg, surface_weight=round(auto_surface_weight(points), 3))
+        autos = {"normal_weight": auto_normal_weight, "surface_weight": auto_surface_weight}
+        autos = {key: rule for key, rule in autos.items() if getattr(self.cfg, key) == "auto"}
+        if autos:  # both weights follow the cloud's noise: its surface variation, computed once
+            from levelrecon.recon.data.normals import surface_variation
+
+            v = surface_variation(points)
+            self.cfg = dataclasses.replace(self.cfg, **{key: round(rule(v), 3) for key, rule in autos.items()})
 
     def build_model(self) -> nn.Module:
         c = self.cfg
