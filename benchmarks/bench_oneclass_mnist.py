@@ -9,6 +9,9 @@ settings the Markdown states. Writes benchmarks/results/oneclass_mnist_<PRESET>.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_oneclass_mnist.py --preset mnist-cpu
     python benchmarks/bench_oneclass_mnist.py --preset paper-mnist --device cuda     # GPU
+    # the paper's network on a CPU, for hours in the background: results after every digit, training
+    # states after every epoch; rerun the same command to continue where it stopped
+    nohup python benchmarks/bench_oneclass_mnist.py --preset paper-mnist --threads 2 --resume &
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tag", default=None, help="results file suffix [the preset name]")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the digits already in the results file (same settings) and continue the others "
+                         "from their last epoch (training states in --state-dir)")
+    ap.add_argument("--state-dir", default=None,
+                    help="per-epoch training states [benchmarks/out/oneclass_mnist_<TAG>_state with --resume]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: eval(v, {}) for k, v in (p.split("=", 1) for p in args.set_param)}  # noqa: S307 — script CLI
@@ -57,9 +65,21 @@ def main() -> None:
     data = Path(args.data) / "mnist"
     images = read_idx(data / "t10k-images-idx3-ubyte.gz", 3).reshape(10000, -1) / 127.5 - 1.0
     labels = read_idx(data / "t10k-labels-idx1-ubyte.gz", 1)
-    rng = np.random.default_rng(0)
-    rows, t_start = [], time.perf_counter()
+    tag = args.tag or args.preset
+    out = REPO / "benchmarks" / "results" / f"oneclass_mnist_{tag}"
+    state_dir = args.state_dir or (REPO / "benchmarks" / "out" / f"oneclass_mnist_{tag}_state" if args.resume else None)
+    meta = {"preset": args.preset, "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+            "runs": args.runs, "train_fraction": args.train_fraction, "max_train": args.max_train,
+            "max_test": args.max_test, "eps": list(EPS), "device": args.device, "threads": args.threads,
+            "seconds": 0.0, "torch": torch.__version__, "python": sys.version.split()[0]}
+    rows = finished(out.with_suffix(".json"), meta) if args.resume else []
+    done = {r["digit"] for r in rows}
+    if done:
+        print(f"resuming: digits {sorted(done)} already in {out.with_suffix('.json')}", flush=True)
     for digit in [int(d) for d in args.digits.split(",") if d]:
+        rng = np.random.default_rng(digit)  # per digit, so a resumed run draws the same subsets
+        if digit in done:
+            continue
         X, y = images, (labels != digit).astype(np.int64)
         if args.max_train or args.max_test:  # subsample: digit rows for training, a test subset
             normal = rng.permutation(np.flatnonzero(y == 0))
@@ -73,23 +93,41 @@ def main() -> None:
         frac = args.train_fraction if not (args.max_train or args.max_test) else \
             min(0.999, (n_train + 0.5) / max(1, int((y == 0).sum())))
         t0 = time.perf_counter()
+
+        def tick(epoch: int, epochs: int, digit: int = digit, t0: float = t0) -> None:
+            print(f"  digit {digit}: epoch {epoch}/{epochs} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
         res = evaluate(Dataset(X, y, f"mnist-{digit}"), "oc", args.runs, EPS, ("iforest",), params,
-                       train_fraction=frac, standardize=False).summary()
+                       train_fraction=frac, standardize=False, checkpoint_dir=state_dir,
+                       on_epoch=tick if state_dir else None).summary()
         res["seconds"] = round(time.perf_counter() - t0, 1)
         res["digit"] = digit
         rows.append(res)
         print(f"digit {digit}: OCSDF {res['auroc']['ocsdf']['mean']:.3f}, IF {res['auroc']['iforest']['mean']:.3f}, "
               f"cert {[round(v['mean'], 3) for v in res['certified_auroc_ocsdf'].values()]}, L "
               f"{res['lipschitz_ocsdf']:.3f} ({res['seconds']} s)", flush=True)
-    meta = {"preset": args.preset, "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
-            "runs": args.runs, "train_fraction": args.train_fraction, "max_train": args.max_train,
-            "max_test": args.max_test, "eps": list(EPS), "device": args.device, "threads": args.threads,
-            "seconds": round(time.perf_counter() - t_start, 1), "torch": torch.__version__,
-            "python": sys.version.split()[0]}
-    out = REPO / "benchmarks" / "results" / f"oneclass_mnist_{args.tag or args.preset}"
+        write(out, meta, rows)  # after every digit: a stopped run keeps what it finished
+    write(out, meta, rows)
+    print(f"done: {len(rows)} digits, {meta['seconds']:.0f} s of training and scoring -> {out.with_suffix('.md')}")
+
+
+def finished(path: Path, meta: dict) -> list[dict]:
+    """The digits of an earlier results file written with the same settings (else none)."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    same = all(old["meta"].get(k) == meta[k] for k in ("preset", "params", "runs", "train_fraction", "max_train",
+                                                        "max_test", "eps"))
+    return old["digits"] if same else []
+
+
+def write(out: Path, meta: dict, rows: list[dict]) -> None:
+    """Results JSON and Markdown, digits in order; `seconds` sums the digits' own times."""
+    rows.sort(key=lambda r: r["digit"])
+    meta["seconds"] = round(sum(r["seconds"] for r in rows), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "digits": rows}, indent=1))
     out.with_suffix(".md").write_text(render(meta, rows))
-    print(f"done in {meta['seconds']:.0f} s -> {out.with_suffix('.md')}")
 
 
 def render(meta: dict, rows: list[dict]) -> str:

@@ -7,8 +7,10 @@ anomalies. Features are z-scored with the training rows' statistics, for every m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,11 +110,14 @@ class EvalResult:
 def evaluate(ds: Dataset, protocol: str = "oc", runs: int = 5, eps: tuple[float, ...] = (0.1, 0.5),
              baselines: tuple[str, ...] = BASELINES, params: dict[str, Any] | None = None,
              train_fraction: float = 0.5, seed: int = 0, standardize: bool = True,
-             on_run: Callable[[int, int], None] | None = None) -> EvalResult:
+             on_run: Callable[[int, int], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
+             on_epoch: Callable[[int, int], None] | None = None) -> EvalResult:
     """OCSDF and the baselines over `runs` seeds (seed, seed+1, ...): the split (OC) and the training vary.
 
     params : OCSDFClassifier keyword arguments (its `seed` and `standardize` are set here)
     eps : radii of the certified AUROC, in the units the network sees (z-scored when `standardize`)
+    checkpoint_dir : keep each run's training state there (`<dataset>-seed<k>.pt`, written every epoch)
+        so that an interrupted evaluation resumes its runs; on_epoch : passed to `OCSDFClassifier.fit`
     """
     if runs < 1:
         raise InputError(f"runs must be >= 1, got {runs}")
@@ -126,7 +131,9 @@ def evaluate(ds: Dataset, protocol: str = "oc", runs: int = 5, eps: tuple[float,
         split = make_split(ds, protocol, train_fraction, seed + r, standardize)
         result.n_train, result.n_test = len(split.X_train), len(split.X_test)
         result.n_anomalies_test = int(split.y_test.sum())
-        clf = OCSDFClassifier(**{**(params or {}), "seed": seed + r, "standardize": False}).fit(split.X_train)
+        state = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{ds.name}-seed{seed + r}.pt"
+        clf = OCSDFClassifier(**{**(params or {}), "seed": seed + r, "standardize": False})
+        clf.fit(split.X_train, checkpoint=state, on_epoch=on_epoch)
         score = -clf.score_samples(split.X_test)
         result.auroc["ocsdf"].append(auroc(split.y_test, score))
         result.lipschitz.append(clf.lipschitz_)

@@ -49,6 +49,9 @@ def model_options(f: Callable) -> Callable:
         click.option("--margin", type=click.FloatRange(0, min_open=True), help="HKR margin m [0.05]."),
         click.option("--lam", type=click.FloatRange(0, min_open=True), help="HKR regularization λ [100]."),
         click.option("--newton-steps", type=click.IntRange(0), help="Newton steps T per negative [4]."),
+        click.option("--newton-eta", type=click.FloatRange(0, min_open=True),
+                     help="Largest Newton step size η: each of the T steps is η·u/T of a Newton step, "
+                          "u ~ U[0, 1] [1; MNIST presets: 20]."),
         click.option("--warmup", type=click.FloatRange(0, 1), help="Fraction of steps with uniform negatives [0.1]."),
         click.option("--domain", type=click.FloatRange(0, min_open=True),
                      help="Negatives live in [-D, D]^d (standardized units) [1.1 × max |feature|]."),
@@ -59,7 +62,7 @@ def model_options(f: Callable) -> Callable:
 
 
 MODEL_KEYS = ("width", "depth", "activation", "kernels", "iters", "epochs", "steps_per_epoch", "batch", "lr",
-              "margin", "lam", "newton_steps", "warmup", "domain")
+              "margin", "lam", "newton_steps", "newton_eta", "warmup", "domain")
 
 
 def _params(kwargs: dict[str, Any]) -> dict[str, Any]:
