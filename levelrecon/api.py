@@ -87,7 +87,7 @@ class Model:
     def extract(self, resolution: int | None = None, *, level: float | None = None, dense: bool = False,
                 margin: float | None = None, trim: float | str = "auto", largest_component: bool = False,
                 bound: float = 1.1, device: str = "auto", chunk: int = 65536, curve_trim: float = 3.0,
-                progress: ProgressFn | None = None) -> Extracted:
+                progress: ProgressFn | None = None, snap: str = "auto") -> Extracted:
         """The surface with extraction statistics (what `levelrecon mesh` prints); see :meth:`mesh`."""
         trained = self._trained
         if trained is not None and trained.surface is not None:
@@ -97,23 +97,25 @@ class Model:
 
             return mesh_from_field(trained.method, trained.network.to(resolve_device(device)), trained.normalization,
                                    trained.points, self.method, str(self.source), resolution, level, bound,
-                                   largest_component, chunk, progress, curve_trim, dense, margin, trim)
+                                   largest_component, chunk, progress, curve_trim, dense, margin, trim, snap)
         return mesh_from_source(self.source, resolution, level, bound, largest_component, device, chunk,
-                                progress=progress, curve_trim=curve_trim, dense=dense, margin=margin, trim=trim)
+                                progress=progress, curve_trim=curve_trim, dense=dense, margin=margin, trim=trim,
+                                snap=snap)
 
     def mesh(self, resolution: int | None = None, *, level: float | None = None, dense: bool = False,
              margin: float | None = None, trim: float | str = "auto", largest_component: bool = False,
-             device: str = "auto") -> trimesh.Trimesh:
+             device: str = "auto", snap: str = "auto") -> trimesh.Trimesh:
         """Marching cubes on the field, in the input's coordinates.
 
         resolution: grid points per axis (default 256, refined adaptively near the surface; 128 with
         `dense=True`, which evaluates every grid point). trim: "auto" drops the large regions of surface far
         from every input point that a field puts over the holes of an open scan (closed clouds keep a
         watertight mesh); a number K drops every face farther than K input point spacings from the input;
-        0 keeps all. A classical run returns its surface.
+        0 keeps all. snap: "auto" moves the vertices onto the input where it is dense and nearly noise-free
+        (a raw range scan), "on" always, "off" never. A classical run returns its surface.
         """
         out = self.extract(resolution, level=level, dense=dense, margin=margin, trim=trim,
-                           largest_component=largest_component, device=device)
+                           largest_component=largest_component, device=device, snap=snap)
         if out.mesh is None:
             raise InputError(f"{self.source}: a curve network has no surface; use extract() for its polyline")
         return out.mesh

@@ -42,14 +42,18 @@ Examples:
               help="Surface the data does not support: auto = drop the large regions far from every input point "
                    "that close an open scan (closed clouds stay watertight); K = drop every face farther than K "
                    "input point spacings from the input, as Poisson users trim by density (e.g. 3); 0 = keep all.")
+@click.option("--snap", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Move the vertices onto the input's points, the detail a smooth field leaves out: auto = when "
+                   "the cloud is dense and nearly noise-free (a raw range scan; noisy clouds would have their "
+                   "noise copied).")
 @click.option("--curve-trim", type=click.FloatRange(0), default=3.0, show_default=True,
               help="Curve runs: drop pieces farther than this many input point spacings from the input (0: keep all).")
 @device_option
 @force_option
 @quiet_option
 def mesh(source: Path | None, output: Path | None, resolution: int | None, dense: bool, margin: float | None,
-         trim: float | str, level: float | None, bound: float, largest_component: bool, chunk: int, curve_trim: float,
-         device: str, force: bool, quiet: bool) -> None:
+         trim: float | str, snap: str, level: float | None, bound: float, largest_component: bool, chunk: int,
+         curve_trim: float, device: str, force: bool, quiet: bool) -> None:
     """Extract the surface of SOURCE (a run directory or model.pt; default: the latest run).
 
     The mesh is written in the input cloud's original coordinates. The field is evaluated coarse to fine,
@@ -68,7 +72,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
     with console.ProgressReporter("mesh: evaluating field", 1, quiet=quiet) as bar:  # total known as it goes
         result = api.load(src).extract(resolution, level=level, bound=bound, largest_component=largest_component,
                                        device=device, chunk=chunk, progress=lambda done, total: bar(done, total),
-                                       curve_trim=curve_trim, dense=dense, margin=margin, trim=trim)
+                                       curve_trim=curve_trim, dense=dense, margin=margin, trim=trim, snap=snap)
     if result.curve is not None:
         write_polyline(*result.curve, output, force=True)
     else:
@@ -84,6 +88,7 @@ def mesh(source: Path | None, output: Path | None, resolution: int | None, dense
         m = result.mesh
         level_txt = f" at level {result.level:g}" if result.level is not None else ""
         trimmed = f", {result.trimmed} far from the data dropped" if result.trimmed else ""
+        trimmed += f", {result.snapped} snapped to the input" if result.snapped else ""
         console.err.print(f"{result.method}: {len(m.vertices)} vertices, {len(m.faces)} faces{level_txt}{trimmed}, "
                           f"watertight={m.is_watertight} -> {output}")
         if result.evaluations is not None:

@@ -26,7 +26,10 @@ from levelrecon.recon.meshing.marching import (
     largest_component,
     torch_field,
 )
+from levelrecon.recon.meshing.snap import auto_snap, snap_to_points
 from levelrecon.recon.methods.registry import Method
+
+SNAP_CHOICES = ("auto", "on", "off")
 
 ADAPTIVE_RESOLUTION = 256  # default fine grid of adaptive extraction (512: same Chamfer, 3× the time)
 SPARSE_RESOLUTION = 128  # … for clouds whose samples are several of its cells apart (auto_resolution)
@@ -57,6 +60,7 @@ class Extracted:
     resolution: int | None
     curve: tuple[np.ndarray, np.ndarray] | None = None
     trimmed: int = 0  # curve edges or mesh faces dropped as unsupported by the data
+    snapped: int = 0  # mesh vertices moved onto the input (recon/meshing/snap.py)
     evaluations: int | None = None  # field evaluations the grid took (dense: resolution³)
     extraction: str = ""  # how: "dense", or "adaptive, <band>"
 
@@ -64,7 +68,7 @@ class Extracted:
 def mesh_from_source(source: Path, resolution: int | None = None, level: float | None = None, bound: float = 1.1,
                      keep_largest: bool = False, device: str = "auto", chunk: int = 65536,
                      progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
-                     margin: float | None = None, trim: float | str = "auto") -> Extracted:
+                     margin: float | None = None, trim: float | str = "auto", snap: str = "auto") -> Extracted:
     """Mesh of a run directory or checkpoint file.
 
     Neural runs: marching cubes at `level` (default: the method's level stored in the checkpoint, 0 for SDF
@@ -80,6 +84,8 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     drops only large connected regions of such faces (`curves.trim_open`: the cap a field puts on an open
     cloud), so closed surfaces stay watertight; it needs the run directory's input and is skipped without,
     and for methods whose surface does not pass through the data (OCSDF's shell: `Method.through_data`).
+    `snap` moves the vertices onto the input's points where they are nearly noise-free (`snap.auto_snap`;
+    "on": always, "off": never); it too needs the run directory's input.
     """
     run_dir = None
     if source.is_file() and source.suffix == ".pt":
@@ -96,7 +102,7 @@ def mesh_from_source(source: Path, resolution: int | None = None, level: float |
     method, model = ckpt.build(resolve_device(device))
     points = np.load(run_dir / runs.INPUT) if run_dir is not None and (run_dir / runs.INPUT).is_file() else None
     return mesh_from_field(method, model, ckpt.normalization, points, ckpt.method, str(source), resolution, level,
-                           bound, keep_largest, chunk, progress, curve_trim, dense, margin, trim)
+                           bound, keep_largest, chunk, progress, curve_trim, dense, margin, trim, snap)
 
 
 def surface_extracted(mesh: trimesh.Trimesh, method: str, keep_largest: bool = False) -> Extracted:
@@ -108,10 +114,12 @@ def mesh_from_field(method: Method, model: nn.Module, normalization: Normalizati
                     name: str, source: str, resolution: int | None = None, level: float | None = None,
                     bound: float = 1.1, keep_largest: bool = False, chunk: int = 65536,
                     progress: ProgressFn | None = None, curve_trim: float = 3.0, dense: bool = False,
-                    margin: float | None = None, trim: float | str = "auto") -> Extracted:
+                    margin: float | None = None, trim: float | str = "auto", snap: str = "auto") -> Extracted:
     """The mesh (or curve) of a trained network in memory, in the input's coordinates; `points`, the input
     cloud in original coordinates, drives the trimming (None: no automatic trim). `mesh_from_source`
     explains the options; `name` is the method's name, `source` names the model in messages."""
+    if snap not in SNAP_CHOICES:
+        raise InputError(f"unknown snap {snap!r}; choose from {', '.join(SNAP_CHOICES)}")
     dense = dense or method.n_outputs == 2  # curves keep the dense path
     if resolution is None and not dense and points is not None:
         resolution = auto_resolution(normalization.apply(points), bound)
@@ -146,4 +154,10 @@ def mesh_from_field(method: Method, model: nn.Module, normalization: Normalizati
         mesh = trimesh.Trimesh(verts, faces, process=False)
     if keep_largest:
         mesh = largest_component(mesh)
-    return Extracted(mesh, name, lvl, resolution, trimmed=dropped, evaluations=evaluations, extraction=how)
+    snapped = 0
+    if snap == "on" and points is None:
+        raise InputError(f"{source}: --snap on needs the run directory's input cloud")
+    if points is not None and method.through_data and (snap == "on" or (snap == "auto" and auto_snap(points))):
+        mesh, snapped = snap_to_points(mesh, points)
+    return Extracted(mesh, name, lvl, resolution, trimmed=dropped, snapped=snapped, evaluations=evaluations,
+                     extraction=how)
