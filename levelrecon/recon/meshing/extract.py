@@ -120,6 +120,8 @@ def mesh_from_field(method: Method, model: nn.Module, normalization: Normalizati
     explains the options; `name` is the method's name, `source` names the model in messages."""
     if snap not in SNAP_CHOICES:
         raise InputError(f"unknown snap {snap!r}; choose from {', '.join(SNAP_CHOICES)}")
+    if snap == "on" and points is None:  # before the grid is evaluated, not after
+        raise InputError(f"{source}: --snap on needs the run directory's input cloud")
     dense = dense or method.n_outputs == 2  # curves keep the dense path
     if resolution is None and not dense and points is not None:
         resolution = auto_resolution(normalization.apply(points), bound)
@@ -155,8 +157,6 @@ def mesh_from_field(method: Method, model: nn.Module, normalization: Normalizati
     if keep_largest:
         mesh = largest_component(mesh)
     snapped = 0
-    if snap == "on" and points is None:
-        raise InputError(f"{source}: --snap on needs the run directory's input cloud")
     if points is not None and method.through_data and (snap == "on" or (snap == "auto" and auto_snap(points))):
         mesh, snapped = snap_to_points(mesh, points)
     return Extracted(mesh, name, lvl, resolution, trimmed=dropped, snapped=snapped, evaluations=evaluations,

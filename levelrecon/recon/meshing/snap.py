@@ -43,7 +43,8 @@ def snap_to_points(mesh: trimesh.Trimesh, points: np.ndarray, width: float = SNA
     which needs no orientation pass over the cloud."""
     points = np.asarray(points, dtype=np.float64)
     tree = cKDTree(points)
-    spacing = float(np.median(local_spacing(points, tree)))
+    point_spacing = local_spacing(points, tree)  # the pools' kernel widths, found once for both passes
+    spacing = float(np.median(point_spacing))
     _, normals = local_plane_fit(points, k=15, tree=tree)
     verts = np.asarray(mesh.vertices, dtype=np.float64).copy()
     faces = np.asarray(mesh.faces)
@@ -54,7 +55,7 @@ def snap_to_points(mesh: trimesh.Trimesh, points: np.ndarray, width: float = SNA
     moved = np.zeros(len(verts), dtype=bool)
     for _ in range(iters):
         vertex_normals = np.asarray(trimesh.Trimesh(verts, faces, process=False).vertex_normals)
-        pool = TargetPool(points, verts, k=k, tree=tree)
+        pool = TargetPool(points, verts, k=k, spacing=point_spacing, tree=tree)
         distance, signed = pool.targets(normals, width, "sphere")
         # never farther than the nearest point (a sphere fitted to a few nearly collinear points can put its
         # surface anywhere) nor than the cloud's median spacing (isolated scanner outliers, sparse edges):
